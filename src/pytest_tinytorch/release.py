@@ -545,7 +545,25 @@ def solution_fingerprints(source_root: Path | str, min_length: int = 12,
         for number, line in enumerate(text.splitlines(), start=1):
             if number not in inside:
                 scaffolding.add(_normalise(line))
+    for relative in repository_files(source_root):
+        if fnmatch.fnmatchcase(relative, MILESTONE_SOLUTION_GLOB):
+            _add_milestone_solution_lines(source_root, relative, min_length, solution_lines, scaffolding)
     return {line: origin for line, origin in solution_lines.items() if line not in scaffolding}
+
+
+def _add_milestone_solution_lines(
+    source_root: Path, relative: str, min_length: int,
+    solution_lines: dict[str, tuple[str, str]], scaffolding: set[str],
+) -> None:
+    """Lines of a milestone's reference solution that its starter notebook does not show."""
+    solution_path = source_root / relative
+    starter_path = solution_path.with_name(solution_path.name.replace("_solution.py", "_milestone.py"))
+    if starter_path.is_file():
+        scaffolding.update(_normalise(line) for line in starter_path.read_text(encoding="utf-8").splitlines())
+    for number, line in enumerate(solution_path.read_text(encoding="utf-8").splitlines(), start=1):
+        normal = _normalise(line)
+        if len(normal) >= min_length and not normal.startswith("#") and normal not in TRIVIAL_LINES:
+            solution_lines.setdefault(normal, (f"{relative}:{number}", "milestone"))
 
 
 def scan_for_leaks(
@@ -561,7 +579,8 @@ def scan_for_leaks(
     edition_root = Path(edition_root)
     wanted = {
         line: where for line, (where, key) in fingerprints.items()
-        if allowed_modules_through is None or _module_number(key) > allowed_modules_through
+        if allowed_modules_through is None or key == "milestone"
+        or _module_number(key) > allowed_modules_through
     }
     leaks = []
     for relative in repository_files(edition_root):
