@@ -400,12 +400,15 @@ def release(
     solutions_through: int | None = None,
     curriculum: Curriculum | None = None,
     overwrite: bool = False,
+    keep_hidden_tests: bool = False,
+    edition: str = "student",
 ) -> ReleaseSummary:
     """Write the student edition of ``source_root`` into ``out_dir``.
 
     ``solutions_through`` keeps the solution blocks of modules numbered up to it (``4`` keeps
     01-04); ``None`` replaces every block. ``out_dir`` must not exist (or be empty) unless
-    ``overwrite`` is set, and must not lie inside ``source_root``.
+    ``overwrite`` is set, and must not lie inside ``source_root``. The grader builds its
+    trees with ``keep_hidden_tests=True`` and ``edition="grading"``.
     """
     source_root, out_dir = Path(source_root).resolve(), Path(out_dir).resolve()
     curriculum = curriculum or default_curriculum()
@@ -440,7 +443,7 @@ def release(
                 text = source_path.read_text(encoding="utf-8")
                 text = _release_library_file(relative, text, curriculum, solutions_through, summary)
                 target.write_text(text, encoding="utf-8")
-            elif is_test_file(relative):
+            elif is_test_file(relative) and not keep_hidden_tests:
                 text = source_path.read_text(encoding="utf-8")
                 stripped = remove_hidden_tests(text, relative)
                 if stripped is None:
@@ -452,7 +455,7 @@ def release(
             else:
                 shutil.copy2(source_path, target)
             summary.files_written += 1
-        _write_edition_file(staged, source_root, solutions_through)
+        _write_edition_file(staged, source_root, solutions_through, edition)
         if out_dir.exists():
             out_dir.rmdir()
         os.replace(staged, out_dir)
@@ -488,7 +491,7 @@ def _ignored_by_git(root: Path, path: Path) -> bool:
         return False
 
 
-def _write_edition_file(out_dir: Path, source_root: Path, solutions_through: int | None) -> None:
+def _write_edition_file(out_dir: Path, source_root: Path, solutions_through: int | None, edition: str) -> None:
     """Record where the edition came from, so a grader or a bug report can tell."""
     try:
         commit = subprocess.run(
@@ -497,7 +500,7 @@ def _write_edition_file(out_dir: Path, source_root: Path, solutions_through: int
     except (OSError, subprocess.CalledProcessError):
         commit = None
     record = {
-        "edition": "student",
+        "edition": edition,
         "solutions_through": solutions_through,
         "source_commit": commit,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

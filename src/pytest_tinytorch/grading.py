@@ -1,0 +1,518 @@
+"""Grade a class: many student submissions, each with the instructor's tests, in isolation.
+
+A submission is a student's copy of the edition (a directory holding ``src/tinytorch``).
+Nothing in it is trusted except the student's work itself:
+
+* a fresh *grading tree* is built from the instructor's repository (tests, plugin, hidden
+  tests included, milestone solutions left out, library stubbed); only the submission's
+  ``src/tinytorch`` files and milestone starter files are copied over it. The submission's own
+  tests, ``conftest.py`` files, caches and recorded state are ignored;
+* pytest runs in a child process of its own process group with a clean environment, a fresh
+  cache directory, a wall-clock timeout (the whole group is killed), an address-space limit,
+  a file-size limit, no core dumps, and proxies pointed at a dead loopback port;
+* after the run the grading tree's instructor files are hashed again: a submission that
+  rewrote a test or planted a ``conftest.py`` scores 0 with that reason;
+* a hanging, crashing or memory-hungry submission gets a score (0 when nothing was reported)
+  and a reason, and the batch goes on.
+
+Scores come from the plugin: each run writes the ``--tinytorch-report`` JSON and the
+``--tinytorch-gradescope`` ``results.json``; the score is the Gradescope score. Per submission
+``<out>/<name>.json`` is written, and for the batch ``<out>/class.csv``.
+
+This is isolation against accidents and casual cheating, not a security sandbox: code that
+runs inside pytest can still lie to it. Grade untrusted code inside a container or VM as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pytest_tinytorch.curriculum import Curriculum, default_curriculum
+from pytest_tinytorch.release import LIBRARY_DIR, release
+
+GRADED_PATHS = ("modules", "milestones")
+"""Where the instructor's grading tests live in the grading tree."""
+
+RESULT_SCHEMA = "tinytorch-grade/1"
+OUTCOME_LOG_VARIABLE = "TINYTORCH_GRADING_OUTCOMES"
+DEAD_PROXY = "http://127.0.0.1:9"
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints", "conftest.py"}
+
+
+class GradingError(Exception):
+    """A grading request that cannot start (no such submission, not an instructor repository)."""
+
+
+@dataclass
+class Limits:
+    """What one submission may use: wall-clock seconds and address space in megabytes."""
+
+    timeout_s: float = 600.0
+    memory_mb: int | None = 4096
+
+
+@dataclass
+class SubmissionResult:
+    """The grade of one submission, as written to ``<out>/<name>.json``."""
+
+    submission: str
+    path: str
+    status: str  # graded | timeout | crashed | tampered | invalid | error
+    score: float = 0.0
+    max_score: float = 0.0
+    reason: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    tests: dict = field(default_factory=lambda: {"passed": 0, "failed": 0, "error": 0, "skipped": 0})
+    failed_tests: list = field(default_factory=list)
+    groups: dict = field(default_factory=dict)
+    milestones: dict = field(default_factory=dict)
+    schema: str = RESULT_SCHEMA
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+# -- the outcome recorder (a pytest plugin loaded into the graded run) ---------------------
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Append each test's outcome to the outcome log as it happens.
+
+    The log survives a run that is killed, so a timed-out submission still shows what passed
+    before it hung. Active only when the grader sets ``TINYTORCH_GRADING_OUTCOMES``.
+    """
+    path = os.environ.get(OUTCOME_LOG_VARIABLE)
+    if not path or (report.when != "call" and report.outcome == "passed"):
+        return
+    if report.when != "call" and report.outcome == "skipped" and report.when != "setup":
+        return
+    outcome = report.outcome if report.when == "call" or report.outcome == "skipped" else "error"
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps({"nodeid": report.nodeid, "when": report.when, "outcome": outcome}) + "\n")
+
+
+def read_outcomes(path: Path) -> dict[str, str]:
+    """nodeid -> passed / failed / error / skipped, from an outcome log (last word wins)."""
+    outcomes: dict[str, str] = {}
+    if not path.exists():
+        return outcomes
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        previous = outcomes.get(entry["nodeid"])
+        if previous in ("failed", "error") and entry["outcome"] == "passed":
+            continue
+        outcomes[entry["nodeid"]] = entry["outcome"]
+    return outcomes
+
+
+def count_outcomes(outcomes: dict[str, str]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+# -- the grading tree --------------------------------------------------------------------
+
+
+def build_grading_base(instructor_root: Path, base_dir: Path, curriculum: Curriculum | None = None) -> Path:
+    """The instructor's repository as graders need it: tests and hidden tests, stubbed library.
+
+    Starting from stubs means a file a student deleted counts as not done rather than
+    falling back to the reference solution.
+    """
+    instructor_root = Path(instructor_root)
+    if not (instructor_root / LIBRARY_DIR).is_dir():
+        raise GradingError(f"{instructor_root} is not a TinyTorch repository: expected {LIBRARY_DIR}/ in it")
+    release(instructor_root, base_dir, curriculum=curriculum, keep_hidden_tests=True, edition="grading")
+    return base_dir
+
+
+def _student_files(submission: Path, curriculum: Curriculum) -> list[tuple[Path, str]]:
+    """(source path, destination relative path) of the files graded from a submission."""
+    chosen = []
+    library = submission / LIBRARY_DIR
+    for directory, subdirectories, names in os.walk(library):
+        subdirectories[:] = [d for d in subdirectories if d not in SKIPPED_NAMES]
+        for name in names:
+            path = Path(directory) / name
+            if name in SKIPPED_NAMES or name.endswith((".pyc", ".pth")) or path.is_symlink():
+                continue
+            chosen.append((path, path.relative_to(submission).as_posix()))
+    for milestone in curriculum.milestones:
+        folder = submission / milestone.directory
+        for starter in sorted(folder.glob("*_milestone.py")) + sorted(folder.glob("*_milestone.ipynb")):
+            if not starter.is_symlink():
+                chosen.append((starter, starter.relative_to(submission).as_posix()))
+    return chosen
+
+
+def prepare_tree(base_dir: Path, submission: Path, work_dir: Path, curriculum: Curriculum) -> Path:
+    """A grading tree for one submission: the base with the student's files copied over it."""
+    shutil.copytree(base_dir, work_dir)
+    for source, relative in _student_files(submission, curriculum):
+        target = work_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    _starters_from_notebooks(work_dir, base_dir, curriculum)
+    return work_dir
+
+
+def _starters_from_notebooks(work_dir: Path, base_dir: Path, curriculum: Curriculum) -> None:
+    """Use a milestone notebook when the student worked there and left the ``.py`` untouched."""
+    for milestone in curriculum.milestones:
+        for notebook in (work_dir / milestone.directory).glob("*_milestone.ipynb"):
+            script = notebook.with_suffix(".py")
+            original = base_dir / script.relative_to(work_dir)
+            untouched = not script.exists() or (
+                original.exists() and script.read_bytes() == original.read_bytes()
+            )
+            if untouched:
+                import jupytext
+
+                try:
+                    jupytext.write(jupytext.read(notebook), script, fmt="py:percent")
+                except Exception:  # an unreadable notebook: grade the .py as it is
+                    pass
+
+
+def instructor_fingerprint(tree: Path, curriculum: Curriculum) -> dict[str, str]:
+    """sha256 of every file in the tree that the student does not own (tests, plugin, config)."""
+    student_owned = {relative for _, relative in _student_files(tree, curriculum)}
+    digests = {}
+    for directory, subdirectories, names in os.walk(tree):
+        subdirectories[:] = [d for d in subdirectories if d not in {"__pycache__", ".hypothesis"}]
+        for name in names:
+            path = Path(directory) / name
+            relative = path.relative_to(tree).as_posix()
+            if relative in student_owned or relative.endswith(".pyc"):
+                continue
+            if relative.startswith(f"{LIBRARY_DIR}/") and name != "conftest.py":
+                continue
+            digests[relative] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "?"
+    return digests
+
+
+# -- running one submission --------------------------------------------------------------
+
+
+def _limit_resources(memory_mb: int | None):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_OUTPUT_BYTES, MAX_OUTPUT_BYTES))
+        if memory_mb:
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def grading_environment(tree: Path, home: Path, outcome_log: Path) -> dict[str, str]:
+    """A clean environment: the tree's ``src`` first on the path, no proxies that work."""
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(tree / "src"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONNOUSERSITE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "TINYTORCH_OFFLINE": "1",
+        "http_proxy": DEAD_PROXY,
+        "https_proxy": DEAD_PROXY,
+        "HTTP_PROXY": DEAD_PROXY,
+        "HTTPS_PROXY": DEAD_PROXY,
+        "no_proxy": "",
+        OUTCOME_LOG_VARIABLE: str(outcome_log),
+    }
+    for name in ("SYSTEMROOT", "TMPDIR", "VIRTUAL_ENV"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    return environment
+
+
+def pytest_command(tree: Path, results: Path) -> list[str]:
+    """The graded run: the instructor's test paths, fresh cache, report and Gradescope output."""
+    return [
+        sys.executable, "-m", "pytest", *GRADED_PATHS,
+        "--rootdir", str(tree),
+        "-o", f"cache_dir={results / 'cache'}",
+        "-p", "pytest_tinytorch.grading",
+        "-q", "--no-header", "-rN",
+        f"--tinytorch-report={results / 'report.json'}",
+        f"--tinytorch-gradescope={results / 'results.json'}",
+    ]
+
+
+def run_isolated(
+    command: list[str], cwd: Path, environment: dict[str, str], limits: Limits, log_path: Path
+) -> tuple[int | None, bool, float]:
+    """Run ``command`` in its own process group: (exit code or None, timed out, seconds)."""
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_limit_resources(limits.memory_mb),
+        )
+        timed_out = False
+        try:
+            process.wait(timeout=limits.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(process.pid)  # also reaps children a finished run left behind
+            process.wait()
+    return (None if timed_out else process.returncode), timed_out, time.monotonic() - started
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def grade_one(
+    submission: Path, name: str, base_dir: Path, out_dir: Path, limits: Limits,
+    curriculum: Curriculum, scratch: Path,
+) -> SubmissionResult:
+    """Grade one submission; never raises for anything the submission does."""
+    submission = Path(submission)
+    result = SubmissionResult(name, str(submission.resolve()), status="error")
+    if not (submission / LIBRARY_DIR).is_dir():
+        result.status = "invalid"
+        result.reason = f"no {LIBRARY_DIR}/ in the submission; expected a copy of the student edition"
+        return result
+    results = out_dir / name
+    if results.exists():
+        shutil.rmtree(results)
+    results.mkdir(parents=True)
+    tree = scratch / name / "tree"
+    home = scratch / name / "home"
+    home.mkdir(parents=True)
+    prepare_tree(base_dir, submission, tree, curriculum)
+    before = instructor_fingerprint(tree, curriculum)
+    outcome_log = results / "outcomes.jsonl"
+    log_path = results / "pytest.log"
+    code, timed_out, seconds = run_isolated(
+        pytest_command(tree, results), tree, grading_environment(tree, home, outcome_log), limits, log_path,
+    )
+    result.exit_code, result.duration_s = code, round(seconds, 2)
+    outcomes = read_outcomes(outcome_log)
+    result.tests = count_outcomes(outcomes)
+    result.failed_tests = sorted(n for n, o in outcomes.items() if o in ("failed", "error"))[:100]
+    _read_plugin_outputs(result, results)
+    after = instructor_fingerprint(tree, curriculum)
+    changed = sorted(set(before) ^ set(after) | {p for p in before if p in after and before[p] != after[p]})
+    log_text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+
+    if changed:
+        result.status, result.score = "tampered", 0.0
+        result.reason = f"the submission changed instructor files during grading: {', '.join(changed[:5])}"
+    elif timed_out:
+        result.status, result.score = "timeout", 0.0
+        result.reason = (
+            f"timed out after {limits.timeout_s:g} s and was stopped; {result.tests['passed']} tests "
+            f"had passed before (last test started: {_last_started(log_text) or 'unknown'})"
+        )
+    elif code is not None and code < 0:
+        result.status, result.score = "crashed", 0.0
+        result.reason = f"the test process was killed by {_signal_name(code)}; output ends with:\n{_tail(log_path)}"
+    elif not (results / "report.json").exists():
+        result.status, result.score = ("crashed" if code not in (0, 1) else "error"), 0.0
+        result.reason = f"pytest exited with code {code} and wrote no report; output ends with:\n{_tail(log_path)}"
+    else:
+        result.status = "graded"
+        if code not in (0, 1):
+            result.reason = f"pytest exited with code {code}"
+    if "MemoryError" in log_text and limits.memory_mb:
+        note = f"the code ran out of memory (limit {limits.memory_mb} MB)"
+        result.reason = f"{result.reason}; {note}" if result.reason else note
+    if result.status != "graded":
+        _write_failure_gradescope(results / "results.json", result)
+    shutil.rmtree(scratch / name, ignore_errors=True)
+    return result
+
+
+def _last_started(log_text: str) -> str:
+    lines = [line for line in log_text.splitlines() if "::" in line]
+    return lines[-1].strip() if lines else ""
+
+
+def _read_plugin_outputs(result: SubmissionResult, results: Path) -> None:
+    """Score from the plugin's Gradescope results; groups and milestones from its report."""
+    gradescope = _load_json(results / "results.json")
+    if gradescope:
+        tests = gradescope.get("tests", [])
+        result.max_score = float(sum(t.get("max_score", 0) or 0 for t in tests))
+        result.score = float(gradescope["score"]) if "score" in gradescope else float(
+            sum(t.get("score", 0) or 0 for t in tests)
+        )
+    report = _load_json(results / "report.json")
+    if report:
+        result.groups = {
+            name: (group.get("state") or group.get("status")) if isinstance(group, dict) else group
+            for name, group in _named(report.get("groups", {})).items()
+        }
+        result.milestones = {
+            name: {key: value for key, value in milestone.items() if key in ("state", "score", "rubric")}
+            if isinstance(milestone, dict) else milestone
+            for name, milestone in _named(report.get("milestones", {})).items()
+        }
+
+
+def _named(entries) -> dict:
+    """The report's groups/milestones as a dict by name, whether it lists or maps them."""
+    if isinstance(entries, dict):
+        return entries
+    return {entry.get("name", str(index)): entry for index, entry in enumerate(entries)}
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_failure_gradescope(path: Path, result: SubmissionResult) -> None:
+    _write_json(path, {
+        "score": 0.0,
+        "output": f"Not graded: {result.status}. {result.reason}",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [],
+    })
+
+
+def _write_json(path: Path, data) -> None:
+    """Write JSON atomically (temporary file, then ``os.replace``)."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+# -- a batch -----------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    "submission", "status", "score", "max_score", "passed", "failed", "error", "skipped",
+    "groups_passed", "milestones_unlocked", "milestones_complete", "duration_s", "reason",
+]
+
+
+def _unique_names(submissions: list[Path]) -> list[str]:
+    names, seen = [], {}
+    for submission in submissions:
+        name = Path(submission).resolve().name or "submission"
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return names
+
+
+def grade_submissions(
+    instructor_root: Path | str,
+    submissions: list[Path | str],
+    out_dir: Path | str,
+    jobs: int = 1,
+    limits: Limits | None = None,
+    curriculum: Curriculum | None = None,
+    progress=None,
+) -> list[SubmissionResult]:
+    """Grade every submission (``jobs`` at a time); write per-submission JSON and ``class.csv``.
+
+    ``progress`` is called with each ``SubmissionResult`` as it finishes (the CLI prints it).
+    """
+    curriculum = curriculum or default_curriculum()
+    limits = limits or Limits()
+    submissions = [Path(s) for s in submissions]
+    missing = [str(s) for s in submissions if not s.is_dir()]
+    if missing:
+        raise GradingError(f"no such submission directory: {', '.join(missing)}")
+    if jobs < 1:
+        raise GradingError(f"--jobs must be at least 1, got {jobs}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="tinytorch-grading-"))
+    lock = threading.Lock()
+    try:
+        base = build_grading_base(Path(instructor_root), scratch / "base", curriculum)
+
+        def grade(item: tuple[Path, str]) -> SubmissionResult:
+            submission, name = item
+            try:
+                outcome = grade_one(submission, name, base, out_dir, limits, curriculum, scratch)
+            except Exception as error:  # a grader bug must not stop the class
+                outcome = SubmissionResult(name, str(submission.resolve()), "error",
+                                           reason=f"grader error: {type(error).__name__}: {error}")
+            _write_json(out_dir / f"{name}.json", outcome.to_json())
+            if progress:
+                with lock:
+                    progress(outcome)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(grade, zip(submissions, _unique_names(submissions))))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    write_class_csv(out_dir / "class.csv", results)
+    return results
+
+
+def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for result in results:
+            states = {n: (m.get("state") if isinstance(m, dict) else m) for n, m in result.milestones.items()}
+            writer.writerow({
+                "submission": result.submission, "status": result.status,
+                "score": f"{result.score:g}", "max_score": f"{result.max_score:g}",
+                **{key: result.tests.get(key, 0) for key in ("passed", "failed", "error", "skipped")},
+                "groups_passed": " ".join(n for n, s in result.groups.items() if str(s).lower() == "passed"),
+                "milestones_unlocked": " ".join(
+                    n for n, s in states.items() if str(s).upper() in ("UNLOCKED", "COMPLETE")),
+                "milestones_complete": " ".join(n for n, s in states.items() if str(s).upper() == "COMPLETE"),
+                "duration_s": f"{result.duration_s:.1f}",
+                "reason": result.reason.splitlines()[0] if result.reason else "",
+            })
+    os.replace(temporary, path)
