@@ -1,0 +1,410 @@
+"""``tito``: the course's command line, a thin front over pytest, jupytext and the release tool.
+
+    tito milestone status              the status table (pytest --tinytorch-status)
+    tito milestone start perceptron    write the milestone notebook, once it is unlocked
+    tito milestone submit perceptron   run its validation, print the scorecard, save the report
+    tito module complete 04_losses     a module's tests, then its group's integration tests
+    tito checkpoint                    when each module, group and milestone first passed
+    tito release OUT_DIR               make the student edition (instructors)
+    tito grade SUBMISSION... --out DIR grade a class in isolated processes (instructors)
+
+Every command that tests something runs ``python -m pytest`` in the repository root with the
+repository's ``src`` first on ``PYTHONPATH``, so it grades the code in front of it even when a
+different copy of TinyTorch is installed. Exit status: 0 success, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
+
+HISTORY_FILE = Path(".tito") / "history.json"
+LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
+
+
+class UsageError(Exception):
+    """A wrong name, path or option: printed as ``tito: error: ...`` with exit status 2."""
+
+
+class CommandFailed(Exception):
+    """The command ran and the answer is no (tests failed, milestone locked): exit status 1."""
+
+
+# -- finding the repository and running pytest -------------------------------------------
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The TinyTorch repository containing ``start`` (the current directory by default)."""
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "src" / "tinytorch").is_dir():
+            return folder
+    raise UsageError(
+        f"{start} is not inside a TinyTorch repository (no pyproject.toml with src/tinytorch/ "
+        f"found here or above); run tito from your TinyTorch folder or pass --root"
+    )
+
+
+def pytest_environment(root: Path) -> dict[str, str]:
+    environment = dict(os.environ)
+    paths = [str(root / "src"), *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+    environment["PYTHONPATH"] = os.pathsep.join(paths)
+    return environment
+
+
+def run_pytest(root: Path, arguments: list[str], quiet: bool = False) -> int:
+    """Run ``python -m pytest ARGUMENTS`` in ``root``; its output goes to ours unless quiet."""
+    command = [sys.executable, "-m", "pytest", *arguments]
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.run(command, cwd=root, env=pytest_environment(root), stdout=output, stderr=output).returncode
+
+
+def run_pytest_with_report(root: Path, arguments: list[str], quiet: bool = False) -> tuple[int, dict]:
+    """Run pytest with ``--tinytorch-report``; return its exit code and the report (or {})."""
+    with tempfile.TemporaryDirectory(prefix="tito-") as folder:
+        report_path = Path(folder) / "report.json"
+        code = run_pytest(root, [*arguments, f"--tinytorch-report={report_path}"], quiet=quiet)
+        report = _load_report(report_path)
+    if report:
+        record_history(root, report)
+    return code, report
+
+
+def _load_report(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+# -- reading the plugin's report ---------------------------------------------------------
+
+
+def _entries(report: dict, kind: str) -> dict[str, dict]:
+    """The report's modules/groups/milestones by name (lists and mappings both accepted)."""
+    entries = report.get(kind, {})
+    if isinstance(entries, list):
+        return {entry.get("name", str(index)): entry for index, entry in enumerate(entries)}
+    return {name: entry if isinstance(entry, dict) else {"state": entry} for name, entry in entries.items()}
+
+
+def state_of(entry: dict) -> str:
+    return str(entry.get("state") or entry.get("status") or "").strip()
+
+
+def milestone_states(report: dict) -> dict[str, str]:
+    return {name: state_of(entry).upper() for name, entry in _entries(report, "milestones").items()}
+
+
+def group_states(report: dict) -> dict[str, str]:
+    return {name: state_of(entry).lower() for name, entry in _entries(report, "groups").items()}
+
+
+# -- progress history (tito checkpoint) --------------------------------------------------
+
+
+def record_history(root: Path, report: dict, now: str | None = None) -> dict:
+    """Remember when each module, group and milestone was first seen passing / unlocked.
+
+    Kept in ``.tito/history.json`` of the repository, written atomically. Only first times
+    are recorded; a later failure does not erase history (the status table shows the present).
+    """
+    now = now or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    path = root / HISTORY_FILE
+    history = _load_report(path) or {"modules": {}, "groups": {}, "milestones": {}}
+    changed = False
+    for kind, good in (("modules", {"passed", "complete"}), ("groups", {"passed"})):
+        for name, entry in _entries(report, kind).items():
+            if state_of(entry).lower() in good and name not in history[kind]:
+                history[kind][name] = {"passed": now}
+                changed = True
+    for name, state in milestone_states(report).items():
+        record = history["milestones"].setdefault(name, {})
+        for reached in (UNLOCKED, COMPLETE):
+            if (state == reached or state == COMPLETE) and reached.lower() not in record:
+                record[reached.lower()] = now
+                changed = True
+    if changed:
+        path.parent.mkdir(exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    return history
+
+
+def format_history(history: dict, curriculum: Curriculum) -> str:
+    lines = ["Progress history (first time each passed):", "", "Modules"]
+    for module in curriculum.modules:
+        when = history.get("modules", {}).get(module.name, history.get("modules", {}).get(module.key, {}))
+        lines.append(f"  {module.key:<18} {when.get('passed', '-')}")
+    lines += ["", "Integration groups"]
+    for group in curriculum.groups:
+        lines.append(f"  {group.name:<18} {history.get('groups', {}).get(group.name, {}).get('passed', '-')}")
+    lines += ["", "Milestones                       unlocked                   complete"]
+    for milestone in curriculum.milestones:
+        record = history.get("milestones", {}).get(milestone.name, {})
+        lines.append(
+            f"  {milestone.label:<30} {record.get('unlocked', '-'):<26} {record.get('complete', '-')}"
+        )
+    return "\n".join(lines)
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def command_milestone_status(options, root: Path, curriculum: Curriculum) -> int:
+    return 0 if run_pytest(root, ["--tinytorch-status"]) == 0 else 1
+
+
+def _milestone(curriculum: Curriculum, name: str):
+    try:
+        return curriculum.milestone(name)
+    except CurriculumError as error:
+        raise UsageError(str(error)) from None
+
+
+def _starter(root: Path, milestone) -> Path:
+    folder = root / milestone.directory
+    starters = sorted(folder.glob("*_milestone.py"))
+    if not starters:
+        raise CommandFailed(f"{milestone.label} has no starter notebook yet: expected {folder}/*_milestone.py")
+    return starters[0]
+
+
+def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
+    milestone = _milestone(curriculum, options.name)
+    starter = _starter(root, milestone)
+    _, report = run_pytest_with_report(root, ["--tinytorch-status"], quiet=True)
+    state = milestone_states(report).get(milestone.name)
+    if state is None:
+        raise CommandFailed("could not read the milestone status (pytest --tinytorch-status wrote no report)")
+    if state == LOCKED:
+        groups = group_states(report)
+        missing = [g for g in milestone.requires if groups.get(g) != "passed"]
+        detail = ", ".join(f"{g} ({groups.get(g, 'not run')})" for g in missing)
+        raise CommandFailed(
+            f"{milestone.label} is LOCKED: integration groups not passing yet: {detail}. "
+            f"Run: pytest modules/tests/integration"
+        )
+    notebook = starter.with_suffix(".ipynb")
+    if notebook.exists() and not options.force:
+        raise CommandFailed(f"{notebook.relative_to(root)} already exists (your work?); pass --force to overwrite it")
+    import jupytext
+
+    document = jupytext.read(starter)
+    document.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
+    jupytext.write(document, notebook)
+    print(f"Created: {notebook.relative_to(root)}")
+    print("Open it in Jupyter or Colab; with jupytext installed, saving it updates the .py starter too.")
+    print(f"Complete all deliverables and run: tito milestone submit {milestone.name}")
+    return 0
+
+
+def sync_notebook(starter: Path) -> bool:
+    """Copy a milestone notebook's edits into its ``.py`` starter when the notebook is newer."""
+    notebook = starter.with_suffix(".ipynb")
+    if not notebook.exists() or notebook.stat().st_mtime <= starter.stat().st_mtime:
+        return False
+    import jupytext
+
+    jupytext.write(jupytext.read(notebook), starter, fmt="py:percent")
+    return True
+
+
+def command_milestone_submit(options, root: Path, curriculum: Curriculum) -> int:
+    milestone = _milestone(curriculum, options.name)
+    starter = _starter(root, milestone)
+    if sync_notebook(starter):
+        print(f"Updated {starter.relative_to(root)} from {starter.with_suffix('.ipynb').name}")
+    report_path = root / milestone.directory / "submission.json"
+    code = run_pytest(root, [f"--milestone={milestone.name}", f"--tinytorch-report={report_path}"])
+    report = _load_report(report_path)
+    if report:
+        record_history(root, report)
+    state = milestone_states(report).get(milestone.name, "unknown")
+    print(f"\n{milestone.label}: {state}. Submission report: {report_path.relative_to(root)}")
+    return 0 if code == 0 and state == COMPLETE else 1
+
+
+def command_module_complete(options, root: Path, curriculum: Curriculum) -> int:
+    try:
+        module = curriculum.module(options.name)
+        group = curriculum.group_of_module(module.name)
+    except CurriculumError as error:
+        raise UsageError(str(error)) from None
+    tests = root / "modules" / "source" / module.key
+    if not tests.is_dir():
+        raise CommandFailed(f"no tests for module {module.key}: expected the folder {tests.relative_to(root)}")
+    print(f"Module {module.key}: running its tests")
+    code, _ = run_pytest_with_report(root, [str(tests.relative_to(root)), "-q"])
+    if code != 0:
+        print(f"\nModule {module.key} is not complete yet: fix the failing tests above and run again.")
+        return 1
+    print(f"\nModule {module.key}: all tests pass.")
+    integration = root / group.test_file
+    if not integration.exists():
+        print(f"Integration group {group.name} is not built yet.")
+        return 0
+    before = milestone_states(_status_report(root))
+    print(f"\nIntegration group {group.name} ({', '.join(group.modules)}): running its tests")
+    code, report = run_pytest_with_report(root, [group.test_file, "-q"])
+    last_of_group = module.name == group.modules[-1]
+    if code != 0:
+        remaining = [name for name in group.modules if name != module.name]
+        print(
+            f"\nIntegration group {group.name} does not pass yet"
+            + (f" (complete {', '.join(remaining)} too)" if remaining and not last_of_group else "")
+        )
+        return 1 if last_of_group else 0
+    after = milestone_states(report)
+    for milestone in curriculum.milestones:
+        if after.get(milestone.name) in (UNLOCKED, COMPLETE) and before.get(milestone.name) == LOCKED:
+            print(f"\n{milestone.label} UNLOCKED!\nRun: tito milestone start {milestone.name}")
+    return 0
+
+
+def _status_report(root: Path) -> dict:
+    return run_pytest_with_report(root, ["--tinytorch-status"], quiet=True)[1]
+
+
+def command_checkpoint(options, root: Path, curriculum: Curriculum) -> int:
+    report = _status_report(root)
+    history = _load_report(root / HISTORY_FILE) or record_history(root, report)
+    print(format_history(history, curriculum))
+    if not report:
+        print("\n(could not refresh the status: pytest --tinytorch-status wrote no report)")
+        return 1
+    return 0
+
+
+def command_release(options, root: Path, curriculum: Curriculum) -> int:
+    from pytest_tinytorch.release import ReleaseError, release
+
+    through = options.solutions_through
+    try:
+        summary = release(root, options.out_dir, solutions_through=through, curriculum=curriculum,
+                          overwrite=options.overwrite)
+    except ReleaseError as error:
+        raise CommandFailed(str(error)) from None
+    print(summary.describe())
+    return 0
+
+
+def command_grade(options, root: Path, curriculum: Curriculum) -> int:
+    from pytest_tinytorch.grading import GradingError, Limits, grade_submissions
+
+    def show(result) -> None:
+        reason = f"  ({result.reason.splitlines()[0]})" if result.reason else ""
+        print(f"{result.submission:<30} {result.status:<9} {result.score:6.1f} / {result.max_score:<6.1f}"
+              f" {result.duration_s:6.1f} s{reason}", flush=True)
+
+    limits = Limits(timeout_s=options.timeout, memory_mb=options.memory_mb or None)
+    try:
+        results = grade_submissions(root, options.submissions, options.out, jobs=options.jobs,
+                                    limits=limits, curriculum=curriculum, progress=show)
+    except GradingError as error:
+        raise UsageError(str(error)) from None
+    graded = sum(r.status == "graded" for r in results)
+    print(f"\n{graded} of {len(results)} submissions graded normally; results in {options.out}"
+          f" (one JSON per submission, class.csv)")
+    return 0
+
+
+# -- the parser --------------------------------------------------------------------------
+
+
+def _module_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a module number such as 04, got {text!r}") from None
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tito", description="TinyTorch course tool: milestones, modules, progress, release, grading.",
+    )
+    parser.add_argument("--root", type=Path, help="the TinyTorch repository (default: found from the current folder)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    milestone = commands.add_parser("milestone", help="milestone status, start and submit")
+    milestone_commands = milestone.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = milestone_commands.add_parser("status", help="show modules, groups and milestones (LOCKED/UNLOCKED/COMPLETE)")
+    status.set_defaults(handler=command_milestone_status)
+    start = milestone_commands.add_parser("start", help="create the milestone notebook (.ipynb) once it is unlocked")
+    start.add_argument("name", help="milestone name, e.g. perceptron")
+    start.add_argument("--force", action="store_true", help="overwrite an existing notebook")
+    start.set_defaults(handler=command_milestone_start)
+    submit = milestone_commands.add_parser("submit", help="run the milestone's validation and write the submission report")
+    submit.add_argument("name", help="milestone name, e.g. perceptron")
+    submit.set_defaults(handler=command_milestone_submit)
+
+    module = commands.add_parser("module", help="module commands")
+    module_commands = module.add_subparsers(dest="action", metavar="ACTION", required=True)
+    complete = module_commands.add_parser(
+        "complete", help="run a module's tests, then its integration group; report what unlocked")
+    complete.add_argument("name", help="module key, name or number, e.g. 04_losses")
+    complete.set_defaults(handler=command_module_complete)
+
+    checkpoint = commands.add_parser("checkpoint", help="progress history: when each module, group and milestone first passed")
+    checkpoint.set_defaults(handler=command_checkpoint)
+
+    release = commands.add_parser("release", help="write the student edition (instructors)")
+    release.add_argument("out_dir", type=Path, help="folder to write the edition into (must be empty or absent)")
+    release.add_argument("--solutions-through", type=_module_number, metavar="NN",
+                         help="keep the solutions of modules 01..NN (default: replace all)")
+    release.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    release.set_defaults(handler=command_release)
+
+    grade = commands.add_parser("grade", help="grade submissions in isolated processes (instructors)")
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION_DIR",
+                       help="student folders, each holding src/tinytorch")
+    grade.add_argument("--out", type=Path, required=True, help="folder for <name>.json, class.csv and logs")
+    grade.add_argument("--jobs", type=_positive(int), default=1, help="submissions graded at once (default 1)")
+    grade.add_argument("--timeout", type=_positive(float), default=600.0,
+                       help="wall-clock seconds per submission before its processes are killed (default 600)")
+    grade.add_argument("--memory-mb", type=int, default=4096,
+                       help="address-space limit per submission in MB, 0 for none (default 4096)")
+    grade.set_defaults(handler=command_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    try:
+        root = Path(options.root).resolve() if options.root else find_root()
+        if options.root and not (root / "src" / "tinytorch").is_dir():
+            raise UsageError(f"--root {options.root} is not a TinyTorch repository: expected src/tinytorch/ in it")
+        return options.handler(options, root, default_curriculum())
+    except UsageError as error:
+        print(f"tito: error: {error}", file=sys.stderr)
+        return 2
+    except CommandFailed as error:
+        print(f"tito: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
