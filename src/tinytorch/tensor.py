@@ -42,6 +42,13 @@ def _as_array(data, dtype=None) -> np.ndarray:
     return array
 
 
+def _keep_default_float(array: np.ndarray, inputs: tuple) -> np.ndarray:
+    """float64 only when an input was float64: NumPy turns int64 with float32 into float64."""
+    if array.dtype == np.float64 and not any(t.data.dtype == np.float64 for t in inputs):
+        return array.astype(DEFAULT_DTYPE)
+    return array
+
+
 def _lift(value, like: "Tensor") -> "Tensor":
     """Turn a Python number or array into a constant tensor that combines with ``like``."""
     if isinstance(value, Tensor):
@@ -102,7 +109,7 @@ class Tensor:
     @staticmethod
     def _result(data, op: str, parents: tuple, saved: dict | None = None) -> "Tensor":
         """Wrap an op's output; record ``op`` and ``parents`` when a gradient can flow."""
-        out = Tensor._constant(np.asarray(data))
+        out = Tensor._constant(_keep_default_float(np.asarray(data), parents))
         if GradMode.enabled:
             for parent in parents:
                 if parent.requires_grad:
