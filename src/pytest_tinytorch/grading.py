@@ -254,10 +254,11 @@ def grading_environment(tree: Path, home: Path, outcome_log: Path) -> dict[str, 
     return environment
 
 
-def pytest_command(tree: Path, results: Path) -> list[str]:
-    """The graded run: the instructor's test paths, fresh cache, report and Gradescope output."""
+def pytest_command(tree: Path, results: Path, arguments: list[str] | None = None) -> list[str]:
+    """The graded run: the instructor's test paths (or ``arguments``), fresh cache, report and
+    Gradescope output."""
     return [
-        sys.executable, "-m", "pytest", *GRADED_PATHS,
+        sys.executable, "-m", "pytest", *(GRADED_PATHS if arguments is None else arguments),
         "--rootdir", str(tree),
         "-o", f"cache_dir={results / 'cache'}",
         "-p", "pytest_tinytorch.grading",
@@ -313,9 +314,12 @@ def _signal_name(code: int) -> str:
 
 def grade_one(
     submission: Path, name: str, base_dir: Path, out_dir: Path, limits: Limits,
-    curriculum: Curriculum, scratch: Path,
+    curriculum: Curriculum, scratch: Path, arguments: list[str] | None = None,
 ) -> SubmissionResult:
-    """Grade one submission; never raises for anything the submission does."""
+    """Grade one submission; never raises for anything the submission does.
+
+    ``arguments`` replaces the default test paths (the validator runs single milestones).
+    """
     submission = Path(submission)
     result = SubmissionResult(name, str(submission.resolve()), status="error")
     if not (submission / LIBRARY_DIR).is_dir():
@@ -334,7 +338,7 @@ def grade_one(
     outcome_log = results / "outcomes.jsonl"
     log_path = results / "pytest.log"
     code, timed_out, seconds = run_isolated(
-        pytest_command(tree, results), tree, grading_environment(tree, home, outcome_log), limits, log_path,
+        pytest_command(tree, results, arguments), tree, grading_environment(tree, home, outcome_log), limits, log_path,
     )
     result.exit_code, result.duration_s = code, round(seconds, 2)
     outcomes = read_outcomes(outcome_log)

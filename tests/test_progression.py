@@ -1,0 +1,116 @@
+"""The proof that gating tells the truth, on real student editions of this repository.
+
+For each integration group k that is built, an edition whose solutions are kept through
+group k's last module passes groups 1..k, fails group k+1, and shows milestones 1..k
+unlocked and k+1 locked. A fresh edition (every block a TODO) shows every milestone LOCKED.
+
+Each edition runs in its own pytest subprocess with ``PYTHONPATH=<edition>/src``, which puts
+the edition's ``tinytorch`` and ``pytest_tinytorch`` ahead of the editable install of this
+repository (its ``.pth`` entry comes after PYTHONPATH on ``sys.path``); the first test checks
+that this is so.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_tinytorch import plugin
+from pytest_tinytorch.curriculum import default_curriculum
+from pytest_tinytorch.release import release
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+CURRICULUM = default_curriculum()
+BUILT_GROUPS = [g for g in CURRICULUM.groups if (REPOSITORY / g.test_file).is_file()]
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(plugin, "pytest_addoption") or not BUILT_GROUPS,
+    reason="needs the plugin's options and at least one integration group (not landed yet)",
+)
+
+
+def edition_environment(edition: Path) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
+    environment["PYTHONPATH"] = str(edition / "src")
+    environment["PYTHONDONTWRITEBYTECODE"] = "1"
+    return environment
+
+
+def run_in(edition: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *arguments], cwd=edition, env=edition_environment(edition),
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def pytest_in(edition: Path, *arguments: str) -> tuple[subprocess.CompletedProcess, dict]:
+    report = edition / "progression-report.json"
+    completed = run_in(
+        edition, "-m", "pytest", "-p", "no:randomly", "-o", f"cache_dir={edition / '.cache'}",
+        f"--tinytorch-report={report}", *arguments,
+    )
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return completed, data
+
+
+def by_name(report: dict, kind: str) -> dict[str, str]:
+    entries = report.get(kind, {})
+    if isinstance(entries, list):
+        entries = {entry["name"]: entry for entry in entries}
+    return {name: str(entry.get("state") if isinstance(entry, dict) else entry) for name, entry in entries.items()}
+
+
+@pytest.fixture(scope="module")
+def fresh_edition(tmp_path_factory):
+    out = tmp_path_factory.mktemp("editions") / "fresh"
+    release(REPOSITORY, out)
+    return out
+
+
+def test_a_subprocess_imports_the_edition_not_the_editable_install(fresh_edition):
+    completed = run_in(
+        fresh_edition, "-c",
+        "import tinytorch, pytest_tinytorch.plugin as p; print(tinytorch.__file__); print(p.__file__)",
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [
+        str(fresh_edition / "src/tinytorch/__init__.py"),
+        str(fresh_edition / "src/pytest_tinytorch/plugin.py"),
+    ]
+
+
+def test_a_fresh_edition_shows_every_milestone_locked_without_crashing(fresh_edition):
+    completed, report = pytest_in(fresh_edition, "--tinytorch-status")
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    states = by_name(report, "milestones")
+    assert states == {m.name: "LOCKED" for m in CURRICULUM.milestones}
+    for milestone in CURRICULUM.milestones:
+        assert milestone.title in completed.stdout
+    assert "Traceback" not in completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("group", BUILT_GROUPS, ids=[g.name for g in BUILT_GROUPS])
+def test_solutions_through_a_group_pass_it_and_fail_the_next(group, tmp_path):
+    index = CURRICULUM.groups.index(group)
+    last_module = CURRICULUM.module(group.modules[-1]).number
+    edition = tmp_path / f"through_{last_module:02d}"
+    release(REPOSITORY, edition, solutions_through=last_module)
+    completed, report = pytest_in(edition, "-q", "modules/tests/integration")
+    output = completed.stdout[-4000:] + completed.stderr[-2000:]
+    groups = by_name(report, "groups")
+    for earlier in CURRICULUM.groups[: index + 1]:
+        assert groups[earlier.name] == "passed", output
+    following = CURRICULUM.groups[index + 1] if index + 1 < len(CURRICULUM.groups) else None
+    if following is not None and (REPOSITORY / following.test_file).is_file():
+        assert groups[following.name] == "failed", output
+        assert completed.returncode == 1, output
+    elif following is not None:
+        assert groups[following.name] == "not built yet"
+    milestones = by_name(report, "milestones")
+    unlocked_through = CURRICULUM.milestone_of_group(group.name)
+    for milestone in CURRICULUM.milestones:
+        expected_open = unlocked_through is not None and milestone.number <= unlocked_through.number
+        assert (milestones[milestone.name] != "LOCKED") == expected_open, (milestone.name, milestones)
