@@ -21,12 +21,10 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
 
-HISTORY_FILE = Path(".tito") / "history.json"
 LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
 
 
@@ -73,8 +71,6 @@ def run_pytest_with_report(root: Path, arguments: list[str], quiet: bool = False
         report_path = Path(folder) / "report.json"
         code = run_pytest(root, [*arguments, f"--tinytorch-report={report_path}"], quiet=quiet)
         report = _load_report(report_path)
-    if report:
-        record_history(root, report)
     return code, report
 
 
@@ -111,49 +107,25 @@ def group_states(report: dict) -> dict[str, str]:
 # -- progress history (tito checkpoint) --------------------------------------------------
 
 
-def record_history(root: Path, report: dict, now: str | None = None) -> dict:
-    """Remember when each module, group and milestone was first seen passing / unlocked.
-
-    Kept in ``.tito/history.json`` of the repository, written atomically. Only first times
-    are recorded; a later failure does not erase history (the status table shows the present).
-    """
-    now = now or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    path = root / HISTORY_FILE
-    history = _load_report(path) or {"modules": {}, "groups": {}, "milestones": {}}
-    changed = False
-    for kind, good in (("modules", {"passed", "complete"}), ("groups", {"passed"})):
-        for name, entry in _entries(report, kind).items():
-            if state_of(entry).lower() in good and name not in history[kind]:
-                history[kind][name] = {"passed": now}
-                changed = True
-    for name, state in milestone_states(report).items():
-        record = history["milestones"].setdefault(name, {})
-        for reached in (UNLOCKED, COMPLETE):
-            if (state == reached or state == COMPLETE) and reached.lower() not in record:
-                record[reached.lower()] = now
-                changed = True
-    if changed:
-        path.parent.mkdir(exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    return history
-
-
 def format_history(history: dict, curriculum: Curriculum) -> str:
-    lines = ["Progress history (first time each passed):", "", "Modules"]
+    """The plugin's history (``report["history"]``) as a table: first time each passed.
+
+    The shape is ``{"modules": {name: time}, "groups": {name: time},
+    "milestones": {name: {"UNLOCKED": time, "COMPLETE": time}}}``; the plugin records it on
+    every run, so runs made without tito count too.
+    """
+    modules, groups = history.get("modules", {}), history.get("groups", {})
+    milestones = history.get("milestones", {})
+    lines = ["Progress history (first time each passed)", "", "Modules"]
     for module in curriculum.modules:
-        when = history.get("modules", {}).get(module.name, history.get("modules", {}).get(module.key, {}))
-        lines.append(f"  {module.key:<18} {when.get('passed', '-')}")
+        lines.append(f"  {module.key:<18} {modules.get(module.name, '-')}")
     lines += ["", "Integration groups"]
     for group in curriculum.groups:
-        lines.append(f"  {group.name:<18} {history.get('groups', {}).get(group.name, {}).get('passed', '-')}")
-    lines += ["", "Milestones                       unlocked                   complete"]
+        lines.append(f"  {group.name:<18} {groups.get(group.name, '-')}")
+    lines += ["", f"Milestones{'':<24}{'unlocked':<28}complete"]
     for milestone in curriculum.milestones:
-        record = history.get("milestones", {}).get(milestone.name, {})
-        lines.append(
-            f"  {milestone.label:<30} {record.get('unlocked', '-'):<26} {record.get('complete', '-')}"
-        )
+        record = milestones.get(milestone.name, {})
+        lines.append(f"  {milestone.label:<32}{record.get(UNLOCKED, '-'):<28}{record.get(COMPLETE, '-')}")
     return "\n".join(lines)
 
 
@@ -227,14 +199,13 @@ def command_milestone_submit(options, root: Path, curriculum: Curriculum) -> int
     report_path = root / milestone.directory / "submission.json"
     code = run_pytest(root, [f"--milestone={milestone.name}", f"--tinytorch-report={report_path}"])
     report = _load_report(report_path)
-    if report:
-        record_history(root, report)
     state = milestone_states(report).get(milestone.name, "unknown")
     print(f"\n{milestone.label}: {state}. Submission report: {report_path.relative_to(root)}")
     return 0 if code == 0 and state == COMPLETE else 1
 
 
 def command_module_complete(options, root: Path, curriculum: Curriculum) -> int:
+    """A module's tests; when every module of its group passes, the group's integration tests."""
     try:
         module = curriculum.module(options.name)
         group = curriculum.group_of_module(module.name)
@@ -244,26 +215,36 @@ def command_module_complete(options, root: Path, curriculum: Curriculum) -> int:
     if not tests.is_dir():
         raise CommandFailed(f"no tests for module {module.key}: expected the folder {tests.relative_to(root)}")
     print(f"Module {module.key}: running its tests")
-    code, _ = run_pytest_with_report(root, [str(tests.relative_to(root)), "-q"])
+    code, report = run_pytest_with_report(root, [tests.relative_to(root).as_posix(), "-q"])
     if code != 0:
         print(f"\nModule {module.key} is not complete yet: fix the failing tests above and run again.")
         return 1
     print(f"\nModule {module.key}: all tests pass.")
-    integration = root / group.test_file
-    if not integration.exists():
-        print(f"Integration group {group.name} is not built yet.")
+    if not (root / group.test_file).exists():
+        print(f"Integration group {group.name} is not built yet ({group.test_file} does not exist).")
         return 0
-    before = milestone_states(_status_report(root))
-    print(f"\nIntegration group {group.name} ({', '.join(group.modules)}): running its tests")
-    code, report = run_pytest_with_report(root, [group.test_file, "-q"])
-    last_of_group = module.name == group.modules[-1]
-    if code != 0:
-        remaining = [name for name in group.modules if name != module.name]
-        print(
-            f"\nIntegration group {group.name} does not pass yet"
-            + (f" (complete {', '.join(remaining)} too)" if remaining and not last_of_group else "")
-        )
-        return 1 if last_of_group else 0
+    before = milestone_states(report)
+    others = [
+        folder.relative_to(root).as_posix() for name in group.modules if name != module.name
+        for folder in [root / "modules" / "source" / curriculum.module(name).key] if folder.is_dir()
+    ]
+    print(f"Integration group {group.name} ({', '.join(group.modules)}): checking its other modules and its tests")
+    code, report = run_pytest_with_report(root, [*others, group.test_file, "-q"], quiet=True)
+    modules = {name: state_of(entry).lower() for name, entry in _entries(report, "modules").items()}
+    waiting = [f"{curriculum.module(name).key} ({modules.get(name, 'not run')})"
+               for name in group.modules if modules.get(name) != "passed"]
+    if waiting:
+        print(f"Integration group {group.name} waits for: {', '.join(waiting)}")
+        return 0
+    entry = _entries(report, "groups").get(group.name, {})
+    if state_of(entry).lower() != "passed":
+        failing = entry.get("failing") or []
+        print(f"\nIntegration group {group.name} fails although its modules pass:")
+        for nodeid in failing[:10]:
+            print(f"  {nodeid}")
+        print(f"Run: pytest {group.test_file}")
+        return 1
+    print(f"Integration group {group.name}: all tests pass.")
     after = milestone_states(report)
     for milestone in curriculum.milestones:
         if after.get(milestone.name) in (UNLOCKED, COMPLETE) and before.get(milestone.name) == LOCKED:
@@ -277,11 +258,9 @@ def _status_report(root: Path) -> dict:
 
 def command_checkpoint(options, root: Path, curriculum: Curriculum) -> int:
     report = _status_report(root)
-    history = _load_report(root / HISTORY_FILE) or record_history(root, report)
-    print(format_history(history, curriculum))
     if not report:
-        print("\n(could not refresh the status: pytest --tinytorch-status wrote no report)")
-        return 1
+        raise CommandFailed("could not read the progress (pytest --tinytorch-status wrote no report)")
+    print(format_history(report.get("history", {}), curriculum))
     return 0
 
 
