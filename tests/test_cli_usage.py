@@ -1,0 +1,97 @@
+"""tito's command line: every command has --help, wrong names and paths are usage errors."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_tinytorch.cli import main
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+COMMANDS = [
+    ["milestone"], ["milestone", "status"], ["milestone", "start"], ["milestone", "submit"],
+    ["module"], ["module", "complete"], ["checkpoint"], ["release"], ["grade"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: tito {' '.join(command)}" in capsys.readouterr().out
+
+
+def test_grade_help_names_its_limits(capsys):
+    with pytest.raises(SystemExit):
+        main(["grade", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--jobs", "--timeout", "--memory-mb", "--out", "SUBMISSION_DIR"):
+        assert option in text
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["milestone", "start", "resnet"], "unknown milestone 'resnet'; expected one of: perceptron, mlp, cnn, tinygpt, systems"),
+        (["milestone", "submit", "gpt"], "unknown milestone 'gpt'"),
+        (["module", "complete", "42_magic"], "unknown module '42_magic'; expected one of: 01_tensor"),
+        (["grade", "no/such/folder", "--out", "x"], "no such submission directory: no/such/folder"),
+    ],
+)
+def test_wrong_names_and_paths_are_usage_errors(arguments, message, capsys):
+    assert main(["--root", str(REPOSITORY), *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("tito: error: ") and message in error
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["release", "out", "--solutions-through", "four"], "expected a module number such as 04, got 'four'"),
+        (["grade", "a", "--out", "x", "--jobs", "0"], "expected a positive number, got '0'"),
+        (["grade", "a", "--out", "x", "--timeout", "-5"], "expected a positive number, got '-5'"),
+        (["grade", "a"], "the following arguments are required: --out"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_malformed_options_exit_2_with_the_reason(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_outside_a_repository_tito_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["checkpoint"]) == 2
+    error = capsys.readouterr().err
+    assert f"{tmp_path} is not inside a TinyTorch repository" in error and "--root" in error
+    assert main(["--root", str(tmp_path), "milestone", "status"]) == 2
+    assert "is not a TinyTorch repository: expected src/tinytorch/" in capsys.readouterr().err
+
+
+def test_release_writes_an_edition_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "edition"
+    assert main(["--root", str(REPOSITORY), "release", str(out), "--solutions-through", "02"]) == 0
+    printed = capsys.readouterr().out
+    assert f"student edition written to {out}" in printed
+    assert "solutions kept through module: 02" in printed
+    assert (out / "src/tinytorch/tensor.py").is_file() and (out / "EDITION.json").is_file()
+    assert main(["--root", str(REPOSITORY), "release", str(out)]) == 1
+    assert "is not empty; remove it or pass --overwrite" in capsys.readouterr().err
+    shutil.rmtree(out)
+
+
+def test_the_console_script_is_installed_and_runs():
+    tito = shutil.which("tito")
+    command = [tito] if tito else [sys.executable, "-m", "pytest_tinytorch.cli"]
+    completed = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0
+    assert "milestone" in completed.stdout and "grade" in completed.stdout
+    completed = subprocess.run([*command, "milestone", "start", "nope"], capture_output=True, text=True,
+                               cwd=REPOSITORY, timeout=60)
+    assert completed.returncode == 2 and "unknown milestone 'nope'" in completed.stderr
