@@ -407,3 +407,6 @@ def bce_with_logits_backward(grad, out, logits, targets, reduction):
     return (delta * scale,)
     # END SOLUTION
 
+
+
+from tinytorch.gradcheck import gradcheck  # noqa: E402  (public: tinytorch.autograd.gradcheck)
