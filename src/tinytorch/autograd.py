@@ -408,5 +408,4 @@ def bce_with_logits_backward(grad, out, logits, targets, reduction):
     # END SOLUTION
 
 
-
 from tinytorch.gradcheck import gradcheck  # noqa: E402  (public: tinytorch.autograd.gradcheck)
