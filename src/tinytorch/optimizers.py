@@ -234,7 +234,7 @@ class Adam(Optimizer):
             exp_avg_sq += squared
             bias_correction1 = 1.0 - beta1**t
             bias_correction2 = 1.0 - beta2**t
-            denominator = np.sqrt(exp_avg_sq)
+            denominator = np.sqrt(exp_avg_sq, out=np.empty_like(exp_avg_sq))  # an array even for 0-d
             denominator /= math.sqrt(bias_correction2)
             denominator += eps
             np.divide(exp_avg, denominator, out=denominator)
