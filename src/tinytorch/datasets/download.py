@@ -109,7 +109,8 @@ def fetch(
         except ChecksumError:
             target.unlink()  # a stale or damaged copy: fetch a fresh one
     if not mirrors:
-        raise DownloadError(f"{remote.name} is not in {directory} and no mirrors were given.")
+        message = f"{remote.name} is not in {directory} and no mirrors were given."
+        raise DownloadError(message + ("\n" + offline_hint if offline_hint else ""))
     directory.mkdir(parents=True, exist_ok=True)
 
     failures: list[tuple[str, BaseException]] = []

@@ -88,13 +88,17 @@ def _check_count(function: str, name: str, value: object, minimum: int) -> None:
 
 
 def _check_nonnegative(function: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+    if not _is_finite_number(value) or value < 0:
         raise ValueError(f"{function}: {name} must be a finite number >= 0, got {value!r}")
 
 
 def _check_positive(function: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    if not _is_finite_number(value) or value <= 0:
         raise ValueError(f"{function}: {name} must be a finite number > 0, got {value!r}")
+
+
+def _is_finite_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
 
 
 def _generator(function: str, seed: object) -> np.random.Generator:
