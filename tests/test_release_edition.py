@@ -40,7 +40,7 @@ AUTOGRAD = textwrap.dedent(
 )
 HELPER = "# TinyTorch module: 05_autograd\ndef unbroadcast(gradient, shape):\n    # BEGIN SOLUTION\n    summed_gradient = gradient.sum_to(shape)\n    return summed_gradient\n    # END SOLUTION\n"
 STARTER = "def train():\n    # TODO: write the training loop\n    pass\n"
-SOLUTION = "def train():\n    history_of_losses = run_the_secret_loop()\n    return history_of_losses\n"
+SOLUTION = "def train():\n    history_of_losses = run_the_secret_loop(epochs=3)\n    return history_of_losses\n"
 HIDDEN_FILE = "import pytest\npytestmark = [pytest.mark.module('tensor'), pytest.mark.hidden]\n\ndef test_secret():\n    assert True\n"
 MIXED_FILE = (
     "import pytest\n\n\ndef test_public():\n    assert True\n\n\n"
@@ -121,24 +121,18 @@ def test_solutions_through_keeps_the_early_modules_only(source_repo, tmp_path):
     assert len(summary.blocks_kept) == 1 and len(summary.blocks_stubbed) == 2
     fingerprints = solution_fingerprints(source_repo)
     assert scan_for_leaks(out, fingerprints, allowed_modules_through=4) == []
-    assert [leak.split(" <- ")[0] for leak in scan_for_leaks(out, fingerprints)] == [
-        "src/tinytorch/tensor.py:6", "src/tinytorch/tensor.py:7",
-    ]
+    assert [leak.split(" <- ")[0] for leak in scan_for_leaks(out, fingerprints)] == ["src/tinytorch/tensor.py:6"]
 
 
 def test_leak_scan_finds_solution_text_anywhere_in_a_broken_edition(source_repo, tmp_path):
     out = tmp_path / "edition"
     release(source_repo, out)
     fingerprints = solution_fingerprints(source_repo)
-    assert set(fingerprints) == {
+    assert set(fingerprints) == {  # "return ordered_nodes" and the like say too little to count
         "doubled_values = [value * 2 for value in self.data]",
-        "return Tensor(doubled_values)",
         "ordered_nodes = list(reversed(tensor.parents_in_topological_order()))",
-        "return ordered_nodes",
         "summed_gradient = gradient.sum_to(shape)",
-        "return summed_gradient",
-        "history_of_losses = run_the_secret_loop()",
-        "return history_of_losses",
+        "history_of_losses = run_the_secret_loop(epochs=3)",
     }
     assert scan_for_leaks(out, fingerprints) == []
     # Negative controls: a solution pasted into the docs, a milestone solution copied in.
@@ -147,7 +141,6 @@ def test_leak_scan_finds_solution_text_anywhere_in_a_broken_edition(source_repo,
     assert sorted(scan_for_leaks(out, fingerprints)) == [
         "docs/guide.md:2 <- src/tinytorch/_graph.py:4",
         "milestones/01_perceptron/notes.py:2 <- milestones/01_perceptron/perceptron_solution.py:2",
-        "milestones/01_perceptron/notes.py:3 <- milestones/01_perceptron/perceptron_solution.py:3",
     ]
 
 

@@ -515,16 +515,30 @@ def _normalise(line: str) -> str:
     return " ".join(line.split())
 
 
-TRIVIAL_LINES = {"", "pass", "return", "else:", "try:", "finally:", "return out", "return result",
-                 "return self", "return None", "continue", "break", ")", "]", "}", "),", "],"}
+MIN_TOKENS = 6
+"""A solution line is only evidence of a leak when it says something: ``loss.backward()`` or
+``return (grad,)`` (five tokens) also appear in tests and docs that use the library."""
+
+
+def _is_telling(normal: str, min_length: int) -> bool:
+    """True for a normalised line long and rich enough to identify a solution."""
+    if len(normal) < min_length or normal.startswith("#"):
+        return False
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(normal).readline)
+                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.COMMENT)]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return True
+    return len(tokens) >= MIN_TOKENS
 
 
 def solution_fingerprints(source_root: Path | str, min_length: int = 12,
                           curriculum: Curriculum | None = None) -> dict[str, tuple[str, str]]:
     """Normalised, non-trivial solution lines of the repository -> (where, module key).
 
-    A line is trivial when it is a comment, shorter than ``min_length`` characters, a line
-    such as ``return out``, or also appears outside solution blocks in the library (it is
+    Milestone reference solutions count too (their lines that the starter does not show).
+    A line is trivial when it is a comment, shorter than ``min_length`` characters or fewer
+    than ``MIN_TOKENS`` tokens (``return out``, ``loss.backward()``), or also appears outside solution blocks in the library (it is
     then scaffolding that students see anyway).
     """
     curriculum = curriculum or default_curriculum()
@@ -543,7 +557,7 @@ def solution_fingerprints(source_root: Path | str, min_length: int = 12,
                 number = block.begin_line + 1 + offset
                 inside.add(number)
                 normal = _normalise(line)
-                if len(normal) >= min_length and not normal.startswith("#") and normal not in TRIVIAL_LINES:
+                if _is_telling(normal, min_length):
                     solution_lines.setdefault(normal, (f"{relative}:{number}", key))
         for number, line in enumerate(text.splitlines(), start=1):
             if number not in inside:
@@ -565,7 +579,7 @@ def _add_milestone_solution_lines(
         scaffolding.update(_normalise(line) for line in starter_path.read_text(encoding="utf-8").splitlines())
     for number, line in enumerate(solution_path.read_text(encoding="utf-8").splitlines(), start=1):
         normal = _normalise(line)
-        if len(normal) >= min_length and not normal.startswith("#") and normal not in TRIVIAL_LINES:
+        if _is_telling(normal, min_length):
             solution_lines.setdefault(normal, (f"{relative}:{number}", "milestone"))
 
 
