@@ -1,0 +1,141 @@
+"""The registry of differentiable ops that the autograd grader checks.
+
+Every op with a backward rule in ``tinytorch.autograd.BACKWARD_RULES`` is declared here once:
+its name (the ``_op`` its results record), how many tensors it takes, how to call it, and a
+hypothesis strategy of valid inputs (``pytest_tinytorch.strategies``). The property tests in
+``modules/tests/integration/test_autograd_properties.py`` run over every registered op, so an
+op added by a later module is graded as soon as it is declared, and a test of the grader
+fails while some op with a backward rule is not declared.
+
+Where declarations live:
+
+- ``pytest_tinytorch/graded_ops/<module>.py``, one file per curriculum module, named like the
+  library file (``tensor.py`` declares the ops of ``tinytorch/tensor.py``). A later module adds
+  its own file, e.g. ``graded_ops/spatial.py`` declaring ``conv2d``; it is found by name.
+- ``register_op(...)`` from a course's ``conftest.py``, for ops a course adds itself.
+
+``registered_ops()`` imports every library module that exists (so all backward rules are
+registered) and every declaration file, then returns the ops sorted by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Callable
+
+from hypothesis.strategies import SearchStrategy
+
+from pytest_tinytorch.curriculum import default_curriculum
+
+DECLARATIONS_PACKAGE = "pytest_tinytorch.graded_ops"
+
+
+@dataclass(frozen=True)
+class DifferentiableOp:
+    """One differentiable op as the grader sees it.
+
+    ``call(*tensors, **case.params)`` computes the op on tensors built from a case's inputs;
+    ``cases`` is a strategy of ``OpCase`` (or a function returning one, so a declaration need
+    not build strategies at import); ``domain`` says in words which inputs are valid;
+    ``arity`` is the number of tensor inputs (None: any number, as for ``concatenate``);
+    ``fan_out`` says the op accepts the same tensor in every input slot (``x * x``), which the
+    grader uses to check that a tensor used twice accumulates both gradients.
+    """
+
+    name: str
+    call: Callable
+    cases: object
+    arity: int | None
+    domain: str
+    module: str
+    fan_out: bool = False
+
+    def strategy(self):
+        """The hypothesis strategy of this op's cases."""
+        return self.cases if isinstance(self.cases, SearchStrategy) else self.cases()
+
+    def __repr__(self) -> str:  # short: it appears in test ids and falsifying examples
+        return f"<op {self.name}>"
+
+
+_REGISTRY: dict[str, DifferentiableOp] = {}
+
+
+class RegistryError(ValueError):
+    """An op declared twice, or declared with impossible settings."""
+
+
+def register_op(
+    name: str,
+    call: Callable,
+    *,
+    cases,
+    arity: int | None,
+    domain: str,
+    module: str,
+    fan_out: bool = False,
+    replace: bool = False,
+) -> DifferentiableOp:
+    """Declare a differentiable op for the autograd grader (see the module docstring).
+
+    ``replace=True`` lets a course swap the declaration of an op that is already registered.
+    """
+    if name in _REGISTRY and not replace:
+        raise RegistryError(
+            f"op {name!r} is already registered (by module {_REGISTRY[name].module!r}); "
+            "pass replace=True to change its declaration"
+        )
+    if arity is not None and arity < 1:
+        raise RegistryError(f"op {name!r}: arity must be a positive number of tensors or None; got {arity}")
+    op = DifferentiableOp(name, call, cases, arity, domain, module, fan_out)
+    _REGISTRY[name] = op
+    return op
+
+
+def unregister_op(name: str) -> None:
+    """Remove a declaration (for tests of the grader)."""
+    _REGISTRY.pop(name, None)
+
+
+def _import_if_present(module_name: str) -> None:
+    parent = module_name.rpartition(".")[0]
+    if importlib.util.find_spec(parent) is None or importlib.util.find_spec(module_name) is None:
+        return
+    importlib.import_module(module_name)
+
+
+def load_declarations() -> None:
+    """Import each library module that exists (running its ``@backward_rule`` registrations)
+    and each declaration file ``graded_ops/<module>.py``, in curriculum order."""
+    importlib.import_module("tinytorch.autograd")
+    for module in default_curriculum().modules:
+        _import_if_present(f"tinytorch.{module.name}")
+        _import_if_present(f"{DECLARATIONS_PACKAGE}.{module.name}")
+
+
+def registered_ops() -> list[DifferentiableOp]:
+    """Every declared op, sorted by name."""
+    load_declarations()
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def get_op(name: str) -> DifferentiableOp:
+    load_declarations()
+    if name not in _REGISTRY:
+        raise RegistryError(f"no op named {name!r} is registered; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def ops_with_backward_rules() -> set[str]:
+    """Names of every op that has a backward rule, once every library module is imported."""
+    load_declarations()
+    from tinytorch.autograd import BACKWARD_RULES
+
+    return set(BACKWARD_RULES)
+
+
+def unregistered_ops() -> list[str]:
+    """Ops with a backward rule but no declaration: the grader would not check them."""
+    return sorted(ops_with_backward_rules() - set(_REGISTRY))
