@@ -93,20 +93,21 @@ def check_clip(clip) -> None:
     assert untouched.grad is None
 
 
-def clip_each_gradient_separately(params, max_norm):
-    """Broken on purpose: clipping per tensor changes the direction of the update."""
-    norms = []
-    for param in params:
-        if param.grad is not None:
-            norm = float(np.linalg.norm(param.grad))
-            norms.append(norm)
-            if norm > max_norm:
-                param.grad *= max_norm / norm
-    return math.sqrt(sum(n * n for n in norms))
-
-
 def test_clip_grad_norm_scales_all_gradients_together():
     check_clip(clip_grad_norm)
+
+
+@pytest.mark.hidden  # negative control: instructors only
+def test_the_clip_check_rejects_clipping_each_gradient_separately():
+    def clip_each_gradient_separately(params, max_norm):
+        """Broken on purpose: clipping per tensor changes the direction of the update."""
+        norms = []
+        for param in params:
+            if param.grad is not None:
+                norms.append(float(np.linalg.norm(param.grad)))
+                param.grad *= min(1.0, max_norm / norms[-1])
+        return math.sqrt(sum(n * n for n in norms))
+
     with pytest.raises(AssertionError):
         check_clip(clip_each_gradient_separately)
 
@@ -229,18 +230,21 @@ def check_evaluate(trainer_class) -> None:
     assert [m.training for _, m in model.named_modules()] == [True, True, False, True]  # Sequential, Linear, Dropout, Linear
 
 
-class TrainerThatStaysInEval(Trainer):
-    """Broken on purpose: evaluation switches to eval mode and never switches back."""
-
-    def evaluate(self, batches):
-        self.model.eval()
-        with tinytorch.autograd.no_grad():
-            losses = [self.loss_fn(self.model(Tensor(x)), y).item() for x, y in batches]
-        return {"loss": float(np.mean(losses))}
-
-
 def test_evaluate_changes_nothing_and_restores_the_modes():
     check_evaluate(Trainer)
+
+
+@pytest.mark.hidden  # negative control: instructors only
+def test_the_evaluate_check_rejects_a_trainer_that_stays_in_eval_mode():
+    class TrainerThatStaysInEval(Trainer):
+        """Broken on purpose: evaluation switches to eval mode and never switches back."""
+
+        def evaluate(self, batches):
+            self.model.eval()
+            with tinytorch.autograd.no_grad():
+                losses = [self.loss_fn(self.model(Tensor(x)), y).item() for x, y in batches]
+            return {"loss": float(np.mean(losses))}
+
     with pytest.raises(AssertionError):
         check_evaluate(TrainerThatStaysInEval)
 
@@ -273,21 +277,24 @@ def check_divergence_stops_before_the_update(trainer_class) -> None:
     assert all(np.isfinite(p.data).all() for p in model.parameters()), "the NaN loss reached the weights"
 
 
-class TrainerThatChecksTooLate(Trainer):
-    """Broken on purpose: it notices the NaN only after it has updated the weights."""
-
-    def train_step(self, x, y):
-        outputs = self.model(Tensor(x))
-        loss = self.loss_fn(outputs, y)
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        self.check_finite(loss.item())
-        return loss.item(), outputs
-
-
 def test_a_nan_loss_stops_training_before_it_touches_the_weights():
     check_divergence_stops_before_the_update(Trainer)
+
+
+@pytest.mark.hidden  # negative control, close to a solution: instructors only
+def test_the_divergence_check_rejects_a_trainer_that_checks_after_the_update():
+    class TrainerThatChecksTooLate(Trainer):
+        """Broken on purpose: it notices the NaN only after it has updated the weights."""
+
+        def train_step(self, x, y):
+            outputs = self.model(Tensor(x))
+            loss = self.loss_fn(outputs, y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.check_finite(loss.item())
+            return loss.item(), outputs
+
     with pytest.raises(AssertionError):
         check_divergence_stops_before_the_update(TrainerThatChecksTooLate)
 
