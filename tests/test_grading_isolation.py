@@ -89,5 +89,8 @@ def test_outcome_log_keeps_the_worst_outcome_per_test(tmp_path):
         '{"nodeid": "t.py::a", "when": "teardown", "outcome": "error"}\n'
         'not json: a run killed mid-line\n'
         '{"nodeid": "t.py::c", "when": "setup", "outcome": "skipped"}\n'
+        '{"nodeid": "t.py::d", "when": "start", "outcome": "started"}\n'
     )
-    assert read_outcomes(log) == {"t.py::a": "error", "t.py::b": "failed", "t.py::c": "skipped"}
+    outcomes, unfinished = read_outcomes(log)
+    assert outcomes == {"t.py::a": "error", "t.py::b": "failed", "t.py::c": "skipped"}
+    assert unfinished == "t.py::d"  # started, never reported: where a run hung or crashed

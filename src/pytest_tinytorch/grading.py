@@ -91,37 +91,58 @@ class SubmissionResult:
 # -- the outcome recorder (a pytest plugin loaded into the graded run) ---------------------
 
 
+def _log_outcome(entry: dict) -> None:
+    path = os.environ.get(OUTCOME_LOG_VARIABLE)
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
+
+
+def pytest_runtest_logstart(nodeid, location) -> None:
+    """Note that a test started, so a hang can be blamed on the test that never finished."""
+    _log_outcome({"nodeid": nodeid, "when": "start", "outcome": "started"})
+
+
 def pytest_runtest_logreport(report) -> None:
     """Append each test's outcome to the outcome log as it happens.
 
-    The log survives a run that is killed, so a timed-out submission still shows what passed
-    before it hung. Active only when the grader sets ``TINYTORCH_GRADING_OUTCOMES``.
+    The log survives a run that is killed, so a timed-out or crashed submission still shows
+    what passed before. Active only when the grader sets ``TINYTORCH_GRADING_OUTCOMES``.
     """
-    path = os.environ.get(OUTCOME_LOG_VARIABLE)
-    if not path or (report.when != "call" and report.outcome == "passed"):
+    if report.when == "call" or report.outcome == "skipped" and report.when == "setup":
+        outcome = report.outcome
+    elif report.outcome == "failed":
+        outcome = "error"  # a failing fixture (setup or teardown)
+    else:
         return
-    if report.when != "call" and report.outcome == "skipped" and report.when != "setup":
-        return
-    outcome = report.outcome if report.when == "call" or report.outcome == "skipped" else "error"
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(json.dumps({"nodeid": report.nodeid, "when": report.when, "outcome": outcome}) + "\n")
+    _log_outcome({"nodeid": report.nodeid, "when": report.when, "outcome": outcome})
 
 
-def read_outcomes(path: Path) -> dict[str, str]:
-    """nodeid -> passed / failed / error / skipped, from an outcome log (last word wins)."""
+def read_outcomes(path: Path) -> tuple[dict[str, str], str | None]:
+    """(nodeid -> passed / failed / error / skipped, the test that started and never finished).
+
+    Read from an outcome log; a test's worst outcome wins (a failing teardown after a passing
+    call is an error).
+    """
     outcomes: dict[str, str] = {}
+    unfinished = None
     if not path.exists():
-        return outcomes
+        return outcomes, unfinished
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
+            nodeid, outcome = entry["nodeid"], entry["outcome"]
+        except (json.JSONDecodeError, KeyError, TypeError):
             continue
-        previous = outcomes.get(entry["nodeid"])
-        if previous in ("failed", "error") and entry["outcome"] == "passed":
+        if outcome == "started":
+            unfinished = nodeid
             continue
-        outcomes[entry["nodeid"]] = entry["outcome"]
-    return outcomes
+        if unfinished == nodeid:
+            unfinished = None
+        if outcomes.get(nodeid) in ("failed", "error") and outcome in ("passed", "skipped"):
+            continue
+        outcomes[nodeid] = outcome
+    return outcomes, unfinished
 
 
 def count_outcomes(outcomes: dict[str, str]) -> dict[str, int]:
@@ -254,7 +275,7 @@ def grading_environment(tree: Path, home: Path, outcome_log: Path) -> dict[str, 
     return environment
 
 
-def pytest_command(tree: Path, results: Path, arguments: list[str] | None = None) -> list[str]:
+def graded_command(tree: Path, results: Path, arguments: list[str] | None = None) -> list[str]:
     """The graded run: the instructor's test paths (or ``arguments``), fresh cache, report and
     Gradescope output."""
     return [
@@ -338,10 +359,10 @@ def grade_one(
     outcome_log = results / "outcomes.jsonl"
     log_path = results / "pytest.log"
     code, timed_out, seconds = run_isolated(
-        pytest_command(tree, results, arguments), tree, grading_environment(tree, home, outcome_log), limits, log_path,
+        graded_command(tree, results, arguments), tree, grading_environment(tree, home, outcome_log), limits, log_path,
     )
     result.exit_code, result.duration_s = code, round(seconds, 2)
-    outcomes = read_outcomes(outcome_log)
+    outcomes, unfinished = read_outcomes(outcome_log)
     result.tests = count_outcomes(outcomes)
     result.failed_tests = sorted(n for n, o in outcomes.items() if o in ("failed", "error"))[:100]
     _read_plugin_outputs(result, results)
@@ -355,12 +376,13 @@ def grade_one(
     elif timed_out:
         result.status, result.score = "timeout", 0.0
         result.reason = (
-            f"timed out after {limits.timeout_s:g} s and was stopped; {result.tests['passed']} tests "
-            f"had passed before (last test started: {_last_started(log_text) or 'unknown'})"
+            f"timed out after {limits.timeout_s:g} s and was stopped while running "
+            f"{unfinished or 'no test (collection or start-up)'}; {result.tests['passed']} tests had passed"
         )
     elif code is not None and code < 0:
         result.status, result.score = "crashed", 0.0
-        result.reason = f"the test process was killed by {_signal_name(code)}; output ends with:\n{_tail(log_path)}"
+        where = f" in {unfinished}" if unfinished else ""
+        result.reason = f"the test process was killed by {_signal_name(code)}{where}; output ends with:\n{_tail(log_path)}"
     elif not (results / "report.json").exists():
         result.status, result.score = ("crashed" if code not in (0, 1) else "error"), 0.0
         result.reason = f"pytest exited with code {code} and wrote no report; output ends with:\n{_tail(log_path)}"
@@ -375,11 +397,6 @@ def grade_one(
         _write_failure_gradescope(results / "results.json", result)
     shutil.rmtree(scratch / name, ignore_errors=True)
     return result
-
-
-def _last_started(log_text: str) -> str:
-    lines = [line for line in log_text.splitlines() if "::" in line]
-    return lines[-1].strip() if lines else ""
 
 
 def _read_plugin_outputs(result: SubmissionResult, results: Path) -> None:
@@ -495,10 +512,20 @@ def grade_submissions(
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(grade, zip(submissions, _unique_names(submissions))))
+        _fill_max_scores(results, out_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     write_class_csv(out_dir / "class.csv", results)
     return results
+
+
+def _fill_max_scores(results: list[SubmissionResult], out_dir: Path) -> None:
+    """A submission that produced no Gradescope results is out of the same points as the rest."""
+    best = max((r.max_score for r in results), default=0.0)
+    for result in results:
+        if result.max_score == 0 and best > 0:
+            result.max_score = best
+            _write_json(out_dir / f"{result.submission}.json", result.to_json())
 
 
 def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
