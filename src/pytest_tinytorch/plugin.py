@@ -1,1 +1,440 @@
-"""pytest entry point (``pytest11``) for TinyTorch. The plugin arrives in its own issue."""
+"""pytest entry point (``pytest11``) for TinyTorch: markers, gating, status, reports.
+
+The hook functions here are a thin skin. The work is done by plain classes:
+``membership`` (which test belongs to which unit), ``outcomes`` (what a run did),
+``gating`` (states and rules), ``state`` (persistence), ``status`` / ``reports`` /
+``badge`` / ``gradescope`` (output), ``rerun`` (quiet re-runs of stale groups).
+
+Process roles follow pytest's own plugins: every process collects and validates markers;
+only the controller (``not hasattr(config, "workerinput")``) decides gates, merges outcomes
+and writes the state. Gates travel to xdist workers in ``workerinput``; collected tests come
+back in ``workeroutput``; outcomes come back on the test reports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_tinytorch.badge import write_badge
+from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
+from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
+from pytest_tinytorch.gating import COMPLETE, LOCKED, UNLOCKED, Course, Evaluation, Gate, merge_run
+from pytest_tinytorch.gradescope import write_gradescope
+from pytest_tinytorch.membership import (
+    AUTOGRAD, TestIndex, item_tags, marker_errors, unit_key, units_of,
+)
+from pytest_tinytorch.outcomes import EXAMPLE_PROPERTY, FAILING, GATED_PROPERTY, RunRecorder
+from pytest_tinytorch.reports import build_report
+from pytest_tinytorch.rerun import in_quiet_run, run_quietly
+from pytest_tinytorch.state import CACHE_SUBDIRECTORY, STATE_FILE, StateStore, write_json_atomically
+from pytest_tinytorch.status import render_markdown, render_scorecard, render_status
+
+MARKERS = [
+    "module(name): the test is a unit test of curriculum module NAME (e.g. 'tensor').",
+    "integration(group): the test belongs to integration group GROUP (e.g. '01_04').",
+    "milestone(name, rubric=category): a validation test of milestone NAME, scored under "
+    "the rubric CATEGORY.",
+    "hidden: left out of the student edition; hidden visibility on Gradescope.",
+    "autograd_op(name): a property test of the differentiable op NAME (autograd grade).",
+]
+NARROWING_OPTIONS = ("keyword", "markexpr", "deselect", "lf", "stepwise", "tinytorch_only")
+
+
+class TinyTorchWarning(pytest.PytestWarning):
+    """Something the plugin had to work around (an unusable state file)."""
+
+
+# -- hooks: registration and options ------------------------------------------------------
+def pytest_addhooks(pluginmanager):
+    from pytest_tinytorch import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("tinytorch", "TinyTorch course progress")
+    group.addoption("--milestone", metavar="NAME", default=None,
+                    help="run milestone NAME's prerequisite groups, then its validation, and print its scorecard.")
+    group.addoption("--tinytorch-status", action="store_true", default=False,
+                    help="print modules, groups and milestones (re-running stale groups quietly) and exit.")
+    group.addoption("--tinytorch-report", metavar="PATH", default=None,
+                    help="write the versioned JSON progress report to PATH.")
+    group.addoption("--tinytorch-badge", metavar="PATH.svg", default=None,
+                    help="write an SVG badge 'milestones N/M' to PATH and a shields.io endpoint JSON beside it.")
+    group.addoption("--tinytorch-gradescope", metavar="PATH", default=None,
+                    help="write a Gradescope results.json to PATH.")
+    group.addoption("--tinytorch-state-file", metavar="PATH", default=None,
+                    help="(internal) read and write the state at PATH instead of pytest's cache.")
+    group.addoption("--tinytorch-only", metavar="UNITS", default=None,
+                    help="(internal) deselect tests outside these comma-separated units, e.g. group:01_04.")
+    parser.addini("tinytorch_sources", type="paths", default=[],
+                  help="files or directories whose *.py make up the implementation's fingerprint "
+                       "(default: the installed tinytorch package).")
+
+
+def pytest_configure(config):
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    plugin = TinyTorchPlugin(config)
+    config.pluginmanager.register(plugin, "tinytorch-session")
+    plugin.configure()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    if not config.getoption("tinytorch_status", False):
+        return None
+    config._do_configure()  # as pytest's own --markers does: configure, answer, unconfigure
+    try:
+        return config.pluginmanager.get_plugin("tinytorch-session").show_status()
+    finally:
+        config._ensure_unconfigure()
+
+
+class TinyTorchPlugin:
+    """Per-process plugin state; the controller also owns the course, the state and the run."""
+
+    def __init__(self, config):
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.rootdir = Path(config.rootpath)
+        self.recorder = RunRecorder()
+        self.tags: dict[str, dict] = {}
+        self.gates: dict[str, Gate] = {}
+        self.course: Course | None = None
+        self.store: StateStore | None = None
+        self.state = None
+        self.evaluation: Evaluation | None = None
+        self.changes: list = []
+        self.report: dict | None = None
+        self.finished = False
+        self._curriculum: Curriculum | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+    @property
+    def curriculum(self) -> Curriculum:
+        if self._curriculum is None:
+            curriculum = default_curriculum()
+            self.config.hook.pytest_tinytorch_modify_curriculum(curriculum=curriculum, config=self.config)
+            curriculum.validate()
+            self._curriculum = curriculum
+        return self._curriculum
+
+    def configure(self) -> None:
+        name = self.config.getoption("milestone")
+        if name is not None:
+            try:
+                milestone = self.curriculum.milestone(name)
+            except CurriculumError as error:
+                raise pytest.UsageError(f"--milestone: {error}") from None
+            if self.config.args_source != pytest.Config.ArgsSource.ARGS:
+                paths = self._milestone_paths(milestone)
+                if paths:
+                    self.config.args = paths
+        if self.is_worker:
+            gates = self.config.workerinput.get("tinytorch_gates", {})
+            self.gates = {name: Gate(*gate) for name, gate in gates.items()}
+
+    def _milestone_paths(self, milestone) -> list[str]:
+        index = self._index({})
+        files = [f for group in milestone.requires for f in index.files_of(unit_key("group", group))]
+        files.append(milestone.directory)
+        return [str(self.rootdir / f) for f in dict.fromkeys(files) if (self.rootdir / f).exists()]
+
+    def selected_units(self) -> set[str] | None:
+        """Units this run is restricted to (``--milestone`` / ``--tinytorch-only``), or None."""
+        only = self.config.getoption("tinytorch_only")
+        if only:
+            return {unit.strip() for unit in only.split(",") if unit.strip()}
+        name = self.config.getoption("milestone")
+        if name:
+            milestone = self.curriculum.milestone(name)
+            return {unit_key("milestone", name)} | {unit_key("group", g) for g in milestone.requires}
+        return None
+
+    def _index(self, cache: dict) -> TestIndex:
+        testpaths = self.config.getini("testpaths") or ["."]
+        roots = [self.rootdir / path for path in testpaths]
+        return TestIndex(self.rootdir, roots, self.config.getini("python_files"), self.curriculum, cache)
+
+    def prepare(self) -> None:
+        """Controller: load the state, find the unit files, fingerprint the code."""
+        state_file = self.config.getoption("tinytorch_state_file")
+        if state_file:
+            self.store = StateStore(Path(state_file))
+        elif getattr(self.config, "cache", None) is not None:
+            self.store = StateStore(self.config.cache.mkdir(CACHE_SUBDIRECTORY) / STATE_FILE)
+        else:
+            self.store = StateStore(None)  # -p no:cacheprovider: correct within the run only
+        self.state, warning = self.store.load()
+        if warning:
+            self.config.issue_config_time_warning(TinyTorchWarning(warning), stacklevel=2)
+        sources = self.config.getini("tinytorch_sources") or default_source_roots()
+        index = self._index(self.state.scan_cache)
+        self.course = Course(self.curriculum, self.rootdir, index, Fingerprinter(self.rootdir, sources))
+        self.evaluation = Evaluation(self.course, self.state)
+
+    def quiet_run(self, units: list[str]) -> str:
+        files = sorted({f for unit in units for f in self.course.test_files(unit)})
+        result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state)
+        self.state = result.state
+        self.course.index.cache = self.state.scan_cache
+        self.evaluation = Evaluation(self.course, self.state)
+        return result.output
+
+    # -- which files does this run cover (decided before collection) -------------------------
+    def _argument_paths(self) -> list[tuple[Path, bool]]:
+        """(resolved path, narrowed to node ids) for every command-line path."""
+        base = Path(self.config.invocation_params.dir)
+        paths = []
+        for argument in self.config.args:
+            path, _, rest = str(argument).partition("::")
+            paths.append(((base / path).resolve(), bool(rest)))
+        return paths
+
+    def narrowed_files(self) -> set[str]:
+        narrowed = set()
+        for path, is_narrowed in self._argument_paths():
+            if is_narrowed and path.is_relative_to(self.rootdir.resolve()):
+                narrowed.add(path.relative_to(self.rootdir.resolve()).as_posix())
+        return narrowed
+
+    def covers(self, relpath: str, whole: bool = True) -> bool:
+        """Will this run collect ``relpath`` (and, if ``whole``, all of its tests)?"""
+        if whole and any(self.config.getoption(name, None) for name in NARROWING_OPTIONS):
+            return False
+        target = (self.rootdir / relpath).resolve()
+        ignored = [Path(self.config.invocation_params.dir, p).resolve() for p in self.config.getoption("ignore") or []]
+        if any(target.is_relative_to(path) for path in ignored):
+            return False
+        return any(
+            target.is_relative_to(path) and not (whole and is_narrowed)
+            for path, is_narrowed in self._argument_paths()
+        )
+
+    # -- controller: session start ----------------------------------------------------------
+    def pytest_sessionstart(self, session):
+        if self.is_worker:
+            return
+        self.prepare()
+        if in_quiet_run():
+            return
+        milestones = [
+            m for m in self.curriculum.milestones
+            if any(self.covers(f, whole=False) for f in self.course.test_files(unit_key("milestone", m.name)))
+        ]
+        group_covered = lambda name: all(  # noqa: E731
+            self.covers(f) for f in self.course.test_files(unit_key("group", name)))
+        unknown = {
+            group for m in milestones for group in m.requires
+            if self.evaluation.unit_state(unit_key("group", group)) in ("stale", "not run")
+            and not group_covered(group)
+        }
+        if unknown:
+            self.quiet_run(sorted(unit_key("group", g) for g in unknown))
+        self.gates = {m.name: self.evaluation.gate(m, group_covered) for m in milestones}
+
+    def pytest_configure_node(self, node):  # xdist controller, one call per worker
+        node.workerinput["tinytorch_gates"] = {
+            name: [gate.decision, gate.reason] for name, gate in self.gates.items()
+        }
+
+    # -- every process: collection -----------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        report = yield
+        if report.passed and report.result:
+            errors = [e for node in report.result for e in marker_errors(node, self.curriculum)]
+            if errors:
+                report.outcome = "failed"
+                report.longrepr = "TinyTorch marker error:\n" + "\n".join(dict.fromkeys(errors))
+                report.result = []
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        for item in items:
+            relpath = item.nodeid.split("::")[0]
+            self.tags[item.nodeid] = item_tags(item, relpath, self.curriculum)
+        self.recorder.items = dict(self.tags)
+        allowed = self.selected_units()
+        if allowed is not None:
+            keep = [item for item in items if allowed & set(units_of(self.tags[item.nodeid]))]
+            dropped = [item for item in items if not allowed & set(units_of(self.tags[item.nodeid]))]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+        # milestone tests last, so that a serial run knows its groups' outcomes first
+        items.sort(key=lambda item: self.tags[item.nodeid]["milestone"] is not None)
+
+    def pytest_collection_finish(self, session):
+        self.recorder.add_collection(self.tags, [item.nodeid for item in session.items])
+        if self.is_worker:
+            self.config.workeroutput["tinytorch_items"] = self.tags
+            self.config.workeroutput["tinytorch_selected"] = [item.nodeid for item in session.items]
+
+    # -- every process: running -------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        name = self.tags.get(item.nodeid, {}).get("milestone")
+        gate = self.gates.get(name) if name else None
+        if gate is None or gate.decision == "open":
+            return
+        reason = gate.reason
+        if gate.decision == "deferred":
+            reason = self._failed_in_this_run(self.curriculum.milestone(name))
+        if reason:  # a skip mark (not pytest.skip) so that the skip points at the test
+            item.user_properties.append((GATED_PROPERTY, True))
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+    def _failed_in_this_run(self, milestone) -> str:
+        """Why a deferred milestone is locked by failures already seen in this run ('' if none)."""
+        parts, command = [], ""
+        for group in milestone.requires:
+            unit = unit_key("group", group)
+            failing = [
+                nodeid for nodeid, result in self.recorder.results.items()
+                if result.outcome in FAILING and unit in units_of(self.tags.get(nodeid, {}))
+            ]
+            if failing:
+                shown = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
+                parts.append(f"integration group {group} failed ({shown})")
+                command = command or "pytest " + self.curriculum.group(group).test_file
+        return f"{milestone.label} is LOCKED: {'; '.join(parts)}. Run: {command}" if parts else ""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if call.excinfo is not None and report.failed:
+            notes = getattr(call.excinfo.value, "__notes__", None) or []
+            examples = [note for note in notes if isinstance(note, str) and note.startswith("Falsifying")]
+            if examples:  # a new list: report.user_properties is the item's own list
+                report.user_properties = [*report.user_properties, (EXAMPLE_PROPERTY, "\n".join(examples))]
+        return report
+
+    def pytest_runtest_logreport(self, report):
+        self.recorder.add_report(report)
+
+    def pytest_collectreport(self, report):
+        self.recorder.add_collect_report(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        output = getattr(node, "workeroutput", None) or {}
+        if "tinytorch_items" in output:
+            self.recorder.add_collection(output["tinytorch_items"], output["tinytorch_selected"])
+
+    # -- controller: the end of the run -----------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.is_worker or self.course is None:
+            return
+        self.finish()
+        name = self.config.getoption("milestone")
+        if name and self.evaluation.milestone_state(self.curriculum.milestone(name))[0] == LOCKED:
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def finish(self) -> None:
+        """Merge the run, save the state, announce changes, write the requested outputs."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.recorder.collected or self.recorder.results or self.recorder.collection_errors:
+            merge_run(self.course, self.state, self.recorder, self.narrowed_files())
+        self._settle()
+        self.report = build_report(self.evaluation, self.recorder)
+        self.write_outputs()
+
+    def _settle(self) -> None:
+        """Record history and announcements, save, then tell the hooks."""
+        self.evaluation = Evaluation(self.course, self.state)
+        self.evaluation.update_history()
+        if not in_quiet_run():  # announcing is the parent's job
+            self.changes = self.evaluation.announce_changes()
+        self.state.scan_cache = self.course.index.cache
+        self.store.save(self.state)
+        for milestone, old, new in self.changes:
+            self.config.hook.pytest_tinytorch_milestone_changed(
+                milestone=milestone, old_state=old, new_state=new, config=self.config)
+
+    def write_outputs(self) -> None:
+        if in_quiet_run():
+            return
+        report_path = self.config.getoption("tinytorch_report")
+        if report_path:
+            write_json_atomically(Path(report_path), self.report)
+        badge_path = self.config.getoption("tinytorch_badge")
+        if badge_path:
+            done = sum(m["state"] == COMPLETE for m in self.report["milestones"].values())
+            write_badge(badge_path, done, len(self.report["milestones"]))
+        gradescope_path = self.config.getoption("tinytorch_gradescope")
+        if gradescope_path:
+            write_gradescope(self.report, gradescope_path)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(render_markdown(self.evaluation))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_modifyreport(self, json_report):
+        if self.is_worker or self.course is None:
+            return
+        self.finish()
+        json_report["tinytorch"] = self.report
+
+    def change_lines(self) -> list[str]:
+        lines = []
+        for milestone, _old, new in self.changes:
+            if new == UNLOCKED:
+                lines.append(f"{milestone.label} UNLOCKED — run: pytest --milestone={milestone.name}")
+            elif new == COMPLETE:
+                lines.append(f"{milestone.label} COMPLETE")
+            else:
+                lines.append(f"{milestone.label} LOCKED — run: {self.evaluation.group_command(milestone)}")
+        return lines
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.is_worker or self.evaluation is None or in_quiet_run():
+            return
+        lines = []
+        name = self.config.getoption("milestone")
+        if name:
+            milestone = self.curriculum.milestone(name)
+            if self.evaluation.milestone_state(milestone)[0] == LOCKED:
+                lines.append(self.evaluation.locked_reason(milestone))
+            else:
+                lines.append(render_scorecard(self.evaluation, milestone))
+        ran_autograd = any(tags.get("autograd_op") for tags in self.recorder.items.values())
+        grade = self.evaluation.autograd_grade()
+        if ran_autograd and grade is not None:
+            lines.append(f"autograd: {grade['verified']}/{grade['total']} ops verified")
+        lines += self.change_lines()
+        if lines:
+            terminalreporter.write_sep("-", "tinytorch")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    # -- --tinytorch-status -----------------------------------------------------------------
+    def show_status(self) -> int:
+        from _pytest.config import create_terminal_writer
+
+        writer = create_terminal_writer(self.config)
+        self.prepare()
+        stale = [
+            unit for unit in [*(unit_key("group", g.name) for g in self.curriculum.groups), AUTOGRAD]
+            if self.evaluation.unit_state(unit) in ("stale", "not run") and self.course.test_files(unit)
+        ]
+        if stale and not in_quiet_run():
+            writer.line(f"re-running against the current code: {', '.join(stale)} ...")
+            self.quiet_run(stale)
+        self._settle()
+        self.report = build_report(self.evaluation, None)
+        self.write_outputs()
+        writer.line(render_status(self.evaluation))
+        for line in self.change_lines():
+            writer.line(line)
+        return 0

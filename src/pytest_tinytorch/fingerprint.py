@@ -1,0 +1,100 @@
+"""Fingerprints: a short hash of the code that a recorded test outcome was measured against.
+
+A group's outcome is only true for the implementation it ran against. The fingerprint of a
+unit (module, group, milestone) hashes the *contents* (never the mtimes) of the library's
+sources together with the unit's own test files, so editing either makes the record stale.
+
+The library's sources are, by default, every ``*.py`` of the installed ``tinytorch`` package,
+found with ``importlib.util.find_spec`` so that nothing is imported. A course (or a test of
+this plugin) points elsewhere with the ini option ``tinytorch_sources``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+SKIPPED_DIRECTORIES = {"__pycache__", ".git", ".hypothesis", ".pytest_cache", "node_modules"}
+
+
+def default_source_roots(package: str = "tinytorch") -> list[Path]:
+    """Where the installed ``package`` lives, without importing it (empty if not installed)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [Path(location) for location in spec.submodule_search_locations]
+    return [Path(spec.origin)] if spec.origin else []
+
+
+def python_sources(roots: Iterable[Path]) -> list[tuple[str, Path]]:
+    """Every ``*.py`` under ``roots`` as (stable name, path), sorted by name.
+
+    The name is relative to its root, so the fingerprint does not change when the
+    repository is moved or copied to another machine.
+    """
+    found: dict[str, Path] = {}
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            found[root.name] = root
+            continue
+        for directory, subdirectories, files in os.walk(root):
+            subdirectories[:] = [
+                name for name in subdirectories
+                if name not in SKIPPED_DIRECTORIES and not name.startswith(".")
+            ]
+            for name in files:
+                if name.endswith(".py"):
+                    path = Path(directory, name)
+                    found[f"{root.name}/{path.relative_to(root).as_posix()}"] = path
+    return sorted(found.items())
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of a file's bytes, or ``"missing"`` when it does not exist."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return "missing"
+
+
+def combine(parts: Iterable[tuple[str, str]]) -> str:
+    """Hash (name, content hash) pairs into a 16-hex-digit fingerprint."""
+    digest = hashlib.sha256()
+    for name, value in parts:
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(value.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+class Fingerprinter:
+    """Fingerprints of the library sources and of units built on them, for one run.
+
+    File hashes are computed once per run and shared between units, so fingerprinting the
+    whole curriculum costs one read of each file.
+    """
+
+    def __init__(self, rootdir: Path, source_roots: Iterable[Path]):
+        self.rootdir = Path(rootdir)
+        self._file_hashes: dict[str, str] = {}
+        self.sources = combine((name, content_hash(path)) for name, path in python_sources(source_roots))
+
+    def file_hash(self, relpath: str) -> str:
+        if relpath not in self._file_hashes:
+            self._file_hashes[relpath] = content_hash(self.rootdir / relpath)
+        return self._file_hashes[relpath]
+
+    def of_files(self, relpaths: Iterable[str]) -> str:
+        """The fingerprint of the sources plus these files (paths relative to the rootdir)."""
+        parts = [("<sources>", self.sources)]
+        parts += [(relpath, self.file_hash(relpath)) for relpath in sorted(set(relpaths))]
+        return combine(parts)

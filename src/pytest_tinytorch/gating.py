@@ -1,0 +1,313 @@
+"""Gating: unit states from recorded outcomes, milestone states from unit states.
+
+The rules, in one place:
+
+- A unit (module, group, milestone validation, autograd) is **passed** when, against its
+  current fingerprint, every one of its test files has run completely and none of its tests
+  failed or errored; **failed** as soon as one did; **stale** when its record belongs to
+  older code; **not run** otherwise. A group whose test file does not exist is **not built
+  yet**. A test that did not run (``-k``, a single node id, deselection) changes nothing.
+- Milestone k is **LOCKED** until all its required groups pass, **UNLOCKED** after, and
+  **COMPLETE** when its validation tests pass too. Nothing else makes it complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_tinytorch.curriculum import Curriculum, Milestone
+from pytest_tinytorch.fingerprint import Fingerprinter
+from pytest_tinytorch.membership import AUTOGRAD, TestIndex, unit_key, units_of
+from pytest_tinytorch.outcomes import FAILING, RunRecorder
+from pytest_tinytorch.state import ProgressState, UnitRecord, now
+
+PASSED, FAILED, NOT_RUN, STALE, NOT_BUILT = "passed", "failed", "not run", "stale", "not built yet"
+LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
+
+
+class Course:
+    """The curriculum as found on disk for one run: test files and fingerprints per unit."""
+
+    def __init__(self, curriculum: Curriculum, rootdir: Path, index: TestIndex, fingerprinter: Fingerprinter):
+        self.curriculum = curriculum
+        self.rootdir = Path(rootdir)
+        self.index = index
+        self.fingerprinter = fingerprinter
+        self._fingerprints: dict[str, str] = {}
+
+    def units(self) -> list[str]:
+        """Every unit key, in curriculum order (milestones last)."""
+        keys = [unit_key("module", m.name) for m in self.curriculum.modules]
+        keys += [unit_key("group", g.name) for g in self.curriculum.groups]
+        keys += [AUTOGRAD]
+        keys += [unit_key("milestone", m.name) for m in self.curriculum.milestones]
+        return keys
+
+    def test_files(self, unit: str) -> list[str]:
+        return self.index.files_of(unit)
+
+    def fingerprint(self, unit: str) -> str:
+        """Sources + the unit's test files (+ for a milestone, every ``*.py`` of its directory)."""
+        if unit not in self._fingerprints:
+            files = list(self.test_files(unit))
+            if unit.startswith("milestone:"):
+                directory = self.rootdir / self.curriculum.milestone(unit.split(":", 1)[1]).directory
+                if directory.is_dir():
+                    files += [p.relative_to(self.rootdir).as_posix() for p in sorted(directory.rglob("*.py"))]
+            self._fingerprints[unit] = self.fingerprinter.of_files(files)
+        return self._fingerprints[unit]
+
+    def group_built(self, name: str) -> bool:
+        return (self.rootdir / self.curriculum.group(name).test_file).is_file()
+
+
+# -- merging one run into the state -------------------------------------------------------
+def merge_unit(course: Course, state: ProgressState, run: RunRecorder, unit: str,
+               narrowed_files: set[str]) -> None:
+    """Fold a run's outcomes for ``unit`` into its record (a new record if the code changed)."""
+    files = course.test_files(unit)
+    in_unit = lambda tags: unit in units_of(tags)  # noqa: E731
+    results = run.finished_outcomes(in_unit)
+    errors = {f: message for f, message in run.collection_errors.items() if f in files}
+    unit_items = {nodeid for nodeid, tags in run.items.items() if in_unit(tags)}
+    collected_files = run.files()
+    complete = [
+        f for f in files
+        if f in collected_files and f not in narrowed_files and f not in errors
+        and all(nodeid in results for nodeid in unit_items if nodeid.split("::")[0] == f)
+    ]
+    if not results and not errors and not complete:
+        return
+    fingerprint = course.fingerprint(unit)
+    record = state.units.get(unit)
+    if record is None or record.fingerprint != fingerprint:
+        record = state.units[unit] = UnitRecord(fingerprint)
+    for relpath in complete:  # a complete file replaces what was known about it
+        for nodeid in [n for n in record.tests if n.split("::")[0] == relpath]:
+            del record.tests[nodeid]
+            record.details.pop(nodeid, None)
+        if relpath not in record.complete_files:
+            record.complete_files.append(relpath)
+    for relpath, message in errors.items():
+        record.tests[relpath] = "error"
+        record.details[relpath] = {"message": message}
+    for nodeid, result in results.items():
+        record.tests[nodeid] = result.outcome
+        tags = run.items[nodeid]
+        detail = {key: value for key, value in (
+            ("rubric", tags.get("rubric")), ("op", tags.get("autograd_op")),
+            ("example", result.example), ("message", result.message if result.outcome in FAILING else None),
+        ) if value}
+        if detail:
+            record.details[nodeid] = detail
+        else:
+            record.details.pop(nodeid, None)
+    record.updated_at = now()
+
+
+def merge_run(course: Course, state: ProgressState, run: RunRecorder, narrowed_files: set[str]) -> None:
+    """Merge a whole run. Milestone tests count only if the milestone is unlocked after it."""
+    for unit in course.units():
+        if not unit.startswith("milestone:"):
+            merge_unit(course, state, run, unit, narrowed_files)
+    evaluation = Evaluation(course, state)
+    for milestone in course.curriculum.milestones:
+        if evaluation.milestone_state(milestone)[0] != LOCKED:
+            merge_unit(course, state, run, unit_key("milestone", milestone.name), narrowed_files)
+
+
+# -- reading the state --------------------------------------------------------------------
+@dataclass
+class Gate:
+    """What to do with a milestone's tests in this run, decided once on the controller."""
+
+    decision: str  # "open", "closed" or "deferred" (its groups run in this run first)
+    reason: str = ""
+
+
+class Evaluation:
+    """States computed from a ``ProgressState`` against the current code."""
+
+    def __init__(self, course: Course, state: ProgressState):
+        self.course = course
+        self.state = state
+        self.curriculum = course.curriculum
+
+    def record(self, unit: str) -> UnitRecord | None:
+        record = self.state.units.get(unit)
+        if record is not None and record.fingerprint == self.course.fingerprint(unit):
+            return record
+        return None
+
+    def unit_state(self, unit: str) -> str:
+        if unit.startswith("group:") and not self.course.group_built(unit.split(":", 1)[1]):
+            return NOT_BUILT
+        saved = self.state.units.get(unit)
+        if saved is None:
+            return NOT_RUN
+        record = self.record(unit)
+        if record is None:
+            return STALE
+        if any(outcome in FAILING for outcome in record.tests.values()):
+            return FAILED
+        files = self.course.test_files(unit)
+        if record.tests and files and set(files) <= set(record.complete_files):
+            return PASSED
+        return NOT_RUN
+
+    def failing_tests(self, unit: str) -> list[str]:
+        record = self.record(unit)
+        if record is None:
+            return []
+        return [nodeid for nodeid, outcome in record.tests.items() if outcome in FAILING]
+
+    def counts(self, unit: str) -> tuple[int, int]:
+        """(passing, recorded) tests of the unit against the current code."""
+        record = self.record(unit)
+        if record is None:
+            return 0, 0
+        return sum(o not in FAILING for o in record.tests.values()), len(record.tests)
+
+    def group_states(self, milestone: Milestone) -> dict[str, str]:
+        return {name: self.unit_state(unit_key("group", name)) for name in milestone.requires}
+
+    def milestone_state(self, milestone: Milestone) -> tuple[str, str | None]:
+        """(state to show, state that is *known*: None while a required group is unknown).
+
+        Only known states are announced and remembered, so a partial run or an edit never
+        re-locks or re-unlocks anything by itself.
+        """
+        groups = self.group_states(milestone).values()
+        if any(state in (FAILED, NOT_BUILT) for state in groups):
+            return LOCKED, LOCKED
+        if not all(state == PASSED for state in groups):
+            return LOCKED, None
+        validation = self.unit_state(unit_key("milestone", milestone.name))
+        if validation == PASSED:
+            return COMPLETE, COMPLETE
+        if validation == FAILED:
+            return UNLOCKED, UNLOCKED
+        known = None if self.state.milestone_states.get(milestone.name) == COMPLETE else UNLOCKED
+        return UNLOCKED, known
+
+    def gate(self, milestone: Milestone, covered) -> Gate:
+        """Whether a run may run this milestone's tests. ``covered(group)``: will the run
+        run all of that group's tests (so that the decision can wait for them)."""
+        states = self.group_states(milestone)
+        blocking = [name for name, state in states.items() if state in (FAILED, NOT_BUILT)]
+        if blocking:
+            return Gate("closed", self.locked_reason(milestone))
+        unknown = [name for name, state in states.items() if state != PASSED]
+        if not unknown:
+            return Gate("open")
+        if all(covered(name) for name in unknown):
+            return Gate("deferred")
+        return Gate("closed", self.locked_reason(milestone))
+
+    def locked_reason(self, milestone: Milestone, failing_now: dict[str, list[str]] | None = None) -> str:
+        """Why a milestone is locked, naming the failing tests and the command to run."""
+        parts = []
+        for name, state in self.group_states(milestone).items():
+            failing = (failing_now or {}).get(name) or (self.failing_tests(unit_key("group", name)) if state == FAILED else [])
+            if failing:
+                shown = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
+                parts.append(f"integration group {name} failed ({shown})")
+            elif state == NOT_BUILT:
+                parts.append(f"integration group {name} is not built yet "
+                             f"({self.curriculum.group(name).test_file} does not exist)")
+            elif state != PASSED:
+                parts.append(f"integration group {name} has not run against the current code")
+        return (f"{milestone.label} is LOCKED: {'; '.join(parts)}. "
+                f"Run: {self.group_command(milestone)}")
+
+    def group_command(self, milestone: Milestone) -> str:
+        """The command that checks a milestone's prerequisites (and then the milestone)."""
+        for name, state in self.group_states(milestone).items():
+            if state == FAILED:
+                return "pytest " + " ".join(self.course.test_files(unit_key("group", name)))
+        return f"pytest --milestone={milestone.name}"
+
+    # -- grades -------------------------------------------------------------------------
+    def rubric_scores(self, milestone: Milestone) -> dict[str, dict]:
+        """Per rubric category: weight, tests passed, tests total, score (weight x share passed).
+
+        A locked milestone scores nothing: its tests do not count until it is unlocked.
+        """
+        record = self.record(unit_key("milestone", milestone.name))
+        unlocked = self.milestone_state(milestone)[0] != LOCKED
+        scores = {}
+        for category, weight in milestone.rubric.items():
+            outcomes = [
+                record.tests[nodeid] for nodeid, detail in (record.details.items() if record else ())
+                if detail.get("rubric") == category and nodeid in record.tests
+            ] if unlocked else []
+            passed = sum(outcome not in FAILING for outcome in outcomes)
+            score = weight * passed / len(outcomes) if outcomes else 0.0
+            scores[category] = {"weight": weight, "passed": passed, "total": len(outcomes), "score": round(score, 6)}
+        return scores
+
+    def autograd_grade(self) -> dict | None:
+        """``{"verified", "total", "ops": {op: {"outcome", "example"}}}`` or None if unknown."""
+        record = self.record(AUTOGRAD)
+        if record is None:
+            return None
+        ops: dict[str, dict] = {}
+        for nodeid, outcome in record.tests.items():
+            op = record.details.get(nodeid, {}).get("op")
+            if op is None:
+                continue
+            entry = ops.setdefault(op, {"outcome": "passed", "example": None})
+            if outcome in FAILING:
+                entry["outcome"] = "failed"
+                entry["example"] = entry["example"] or record.details[nodeid].get("example") \
+                    or record.details[nodeid].get("message")
+        if not ops:
+            return None
+        verified = sum(entry["outcome"] == "passed" for entry in ops.values())
+        return {"verified": verified, "total": len(ops), "ops": dict(sorted(ops.items())),
+                "complete": self.unit_state(AUTOGRAD) in (PASSED, FAILED)}
+
+    def next_command(self) -> str:
+        """The one command a student should run next."""
+        for module in self.curriculum.modules:
+            unit = unit_key("module", module.name)
+            if self.unit_state(unit) == FAILED:
+                return "pytest " + " ".join(self.course.test_files(unit) or [f"modules/source/{module.key}"])
+        for group in self.curriculum.groups:
+            state = self.unit_state(unit_key("group", group.name))
+            if state == NOT_BUILT:
+                return f"(integration group {group.name} is not built yet; nothing to run)"
+            if state != PASSED:
+                files = self.course.test_files(unit_key("group", group.name))
+                return "pytest " + " ".join(files)
+            milestone = self.curriculum.milestone_of_group(group.name)
+            if milestone is not None and self.milestone_state(milestone)[0] != COMPLETE:
+                return f"pytest --milestone={milestone.name}"
+        for milestone in self.curriculum.milestones:
+            if self.milestone_state(milestone)[0] == UNLOCKED:
+                return f"pytest --milestone={milestone.name}"
+        return "(every milestone is complete)"
+
+    def update_history(self) -> None:
+        for module in self.curriculum.modules:
+            if self.unit_state(unit_key("module", module.name)) == PASSED:
+                self.state.record_first("modules", module.name)
+        for group in self.curriculum.groups:
+            if self.unit_state(unit_key("group", group.name)) == PASSED:
+                self.state.record_first("groups", group.name)
+
+    def announce_changes(self) -> list[tuple[Milestone, str, str]]:
+        """Known milestone states that differ from the last announced ones (and remember them)."""
+        changes = []
+        for milestone in self.curriculum.milestones:
+            known = self.milestone_state(milestone)[1]
+            old = self.state.milestone_states.get(milestone.name, LOCKED)
+            if known is not None and known != old:
+                changes.append((milestone, old, known))
+                self.state.milestone_states[milestone.name] = known
+            if known in (UNLOCKED, COMPLETE):
+                self.state.record_first("milestones", milestone.name, UNLOCKED)
+            if known == COMPLETE:
+                self.state.record_first("milestones", milestone.name, COMPLETE)
+        return changes

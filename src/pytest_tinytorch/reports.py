@@ -1,0 +1,102 @@
+"""The versioned JSON report (``--tinytorch-report``), documented in docs/report-schema.md.
+
+``build_report`` is a plain function of an ``Evaluation`` and the run's recorder, so that the
+plugin, pytest-json-report's ``tinytorch`` section and ``tito grade`` share one document.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from pytest_tinytorch.gating import Evaluation
+from pytest_tinytorch.membership import AUTOGRAD, unit_key
+from pytest_tinytorch.outcomes import RunRecorder
+from pytest_tinytorch.state import now
+from pytest_tinytorch.status import total_score
+
+SCHEMA = "tinytorch-report"
+VERSION = 1
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    return {
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "pytest": _version("pytest"),
+        "tinytorch": _version("tinytorch"),
+        "plugin": _version("tinytorch"),  # the plugin ships in the tinytorch distribution
+    }
+
+
+def _unit_entry(evaluation: Evaluation, unit: str) -> dict:
+    passing, total = evaluation.counts(unit)
+    return {"state": evaluation.unit_state(unit), "passed": passing, "total": total,
+            "failing": evaluation.failing_tests(unit), "test_files": evaluation.course.test_files(unit)}
+
+
+def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict:
+    """The report document: schema, version, states, grades and this run's tests."""
+    curriculum = evaluation.curriculum
+    modules = {}
+    for module in curriculum.modules:
+        modules[module.name] = {"number": module.number, "key": module.key, "title": module.title,
+                                **_unit_entry(evaluation, unit_key("module", module.name))}
+    groups = {}
+    for group in curriculum.groups:
+        groups[group.name] = {"modules": list(group.modules), "test_file": group.test_file,
+                              **_unit_entry(evaluation, unit_key("group", group.name))}
+    milestones = {}
+    for milestone in curriculum.milestones:
+        validation = unit_key("milestone", milestone.name)
+        milestones[milestone.name] = {
+            "number": milestone.number, "title": milestone.title,
+            "state": evaluation.milestone_state(milestone)[0],
+            "requires": list(milestone.requires),
+            "validation": _unit_entry(evaluation, validation),
+            "rubric": evaluation.rubric_scores(milestone),
+            "score": round(total_score(evaluation, milestone), 6),
+        }
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "generated_at": now(),
+        "fingerprint": evaluation.course.fingerprinter.sources,
+        "versions": versions(),
+        "modules": modules,
+        "groups": groups,
+        "milestones": milestones,
+        "autograd": evaluation.autograd_grade(),
+        "history": evaluation.state.history,
+        "next": evaluation.next_command(),
+        "tests": _tests(run) if run is not None else [],
+    }
+
+
+def _tests(run: RunRecorder) -> list[dict]:
+    tests = []
+    for nodeid, result in run.results.items():
+        tags = run.items.get(nodeid, {})
+        tests.append({
+            "nodeid": nodeid,
+            "outcome": "skipped" if result.gated else result.outcome,
+            "duration": round(result.duration, 6),
+            "module": tags.get("module"),
+            "group": tags.get("group"),
+            "milestone": tags.get("milestone"),
+            "rubric": tags.get("rubric"),
+            "autograd_op": tags.get("autograd_op"),
+            "hidden": bool(tags.get("hidden")),
+            "message": result.message,
+        })
+    return tests
+
+
+__all__ = ["SCHEMA", "VERSION", "AUTOGRAD", "build_report", "versions"]

@@ -1,0 +1,181 @@
+"""Gating on a synthetic course: pass, fail, partial runs, stale code, IDE runs, --milestone."""
+
+import json
+
+pytest_plugins = ["pytester"]
+
+
+def test_full_passing_run_unlocks_and_completes(course):
+    result, report = course.run_with_report()
+    result.assert_outcomes(passed=10)
+    assert course.states(report) == {
+        "modules": {"alpha": "passed", "beta": "passed", "gamma": "not run"},
+        "groups": {"01_02": "passed", "03_03": "passed"},
+        "milestones": {"first": "COMPLETE", "second": "COMPLETE"},
+    }
+    result.stdout.fnmatch_lines(["Milestone 1: First COMPLETE", "Milestone 2: Second COMPLETE"])
+    assert result.ret == 0
+
+
+def test_failing_group_locks_its_milestones_and_skips_their_tests(course):
+    course.break_add()
+    result, report = course.run_with_report("-rs")
+    result.assert_outcomes(passed=3, failed=3, skipped=4)
+    assert report["groups"]["01_02"]["state"] == "failed"
+    assert report["groups"]["03_03"]["state"] == "passed"
+    assert report["milestones"]["first"]["state"] == "LOCKED"
+    assert report["milestones"]["second"]["state"] == "LOCKED"
+    assert report["groups"]["01_02"]["failing"] == [
+        "modules/tests/integration/test_modules_01_02.py::test_add_then_mul",
+        "modules/tests/integration/test_modules_01_02.py::test_add_is_commutative",
+    ]
+    result.stdout.fnmatch_lines([
+        "SKIPPED * milestones/01_first/test_first.py:*: Milestone 1: First is LOCKED: integration "
+        "group 01_02 failed (*test_add_then_mul, *test_add_is_commutative). "
+        "Run: pytest modules/tests/integration/test_modules_01_02.py",
+    ])
+    assert report["milestones"]["first"]["score"] == 0
+
+
+def test_fixing_the_code_unlocks_then_breaking_it_relocks(course):
+    course.break_add()
+    course.run()
+    course.edit_implementation("return a - b", "return a + b")
+    fixed = course.run()
+    fixed.stdout.fnmatch_lines(["Milestone 1: First COMPLETE"])
+    course.break_add()
+    broken = course.run()
+    broken.stdout.fnmatch_lines(["Milestone 1: First LOCKED — run: pytest modules/tests/integration/test_modules_01_02.py"])
+
+
+def test_single_test_or_keyword_run_on_fresh_state_passes_nothing(course):
+    _result, report = course.run_with_report(
+        "modules/tests/integration/test_modules_01_02.py::test_mul_by_zero")
+    assert report["groups"]["01_02"]["state"] == "not run"
+    assert report["milestones"]["first"]["state"] == "LOCKED"
+    _result, report = course.run_with_report("-k", "add_then or commutative", "modules")
+    assert report["groups"]["01_02"]["state"] == "not run"
+
+
+def test_partial_runs_after_a_full_run_change_nothing(course):
+    course.run()
+    before = json.loads(course.state_file.read_text())
+    one = course.run("modules/tests/integration/test_modules_01_02.py::test_mul_by_zero")
+    one.assert_outcomes(passed=1)
+    keyword = course.run("-k", "mul")
+    keyword.assert_outcomes(passed=4)
+    _result, report = course.run_with_report("-k", "nothing_matches_this")
+    after = json.loads(course.state_file.read_text())
+    assert after["milestone_states"] == before["milestone_states"] == {"first": "COMPLETE", "second": "COMPLETE"}
+    assert report["milestones"]["first"]["state"] == "COMPLETE"
+    assert "UNLOCKED" not in one.stdout.str() + keyword.stdout.str()
+
+
+def test_a_partial_run_with_a_failure_fails_the_group(course):
+    course.run()
+    course.break_add()
+    result, report = course.run_with_report("modules/tests/integration/test_modules_01_02.py::test_add_then_mul")
+    result.assert_outcomes(failed=1)
+    assert report["groups"]["01_02"]["state"] == "failed"
+    assert report["milestones"]["first"]["state"] == "LOCKED"
+    result.stdout.fnmatch_lines(["Milestone 1: First LOCKED*"])
+
+
+def test_edited_code_makes_records_stale_and_status_recomputes_them(course):
+    course.run()
+    course.edit_implementation("return a * b", "return b * a  # same maths, new fingerprint")
+    _result, report = course.run_with_report("modules/source/02_beta")
+    assert report["modules"]["beta"]["state"] == "passed"
+    assert report["groups"]["01_02"]["state"] == "stale"
+    assert report["modules"]["alpha"]["state"] == "stale"
+    status = course.status()
+    assert status.ret == 0
+    status.stdout.fnmatch_lines([
+        "re-running against the current code: group:01_02, group:03_03 ...",
+        "Integration groups",
+        "  01_02 (alpha..beta) * passed * 3/3 tests",
+        "  03_03 (gamma..gamma) * passed * 1/1 tests",
+    ])
+    course.break_neg()
+    status = course.status()
+    status.stdout.fnmatch_lines([
+        "re-running against the current code: group:01_02, group:03_03 ...",
+        "  03_03 (gamma..gamma) * failed * 0/1 tests; failing: *test_modules_03_03.py::test_neg",
+        "  Milestone 2: Second * LOCKED * requires 01_02, 03_03",
+        "Next: pytest --milestone=first",
+        "Milestone 2: Second LOCKED — run: pytest modules/tests/integration/test_modules_03_03.py",
+    ])
+    assert status.ret == 0
+
+
+def test_status_shows_module_rows_and_the_next_command(course):
+    course.run("modules/source")
+    course.break_add()
+    course.run("modules/source")
+    status = course.status()
+    status.stdout.fnmatch_lines([
+        "Modules (unit tests)",
+        "  01_alpha * failed * 0/1 tests",
+        "  02_beta * passed * 1/1 tests",
+        "  03_gamma * not run",
+        "*",
+        "Next: pytest modules/source/01_alpha/test_alpha_unit.py",
+    ])
+
+
+def test_ide_run_of_a_milestone_test_runs_unknown_groups_quietly_first(course):
+    result = course.run("milestones/01_first/test_first.py::test_training")
+    result.assert_outcomes(passed=1)
+    assert json.loads(course.state_file.read_text())["units"]["group:01_02"]["tests"]
+
+
+def test_ide_run_of_a_locked_milestone_test_is_skipped_with_the_reason(course):
+    course.break_add()
+    result = course.run("-rs", "milestones/01_first/test_first.py::test_training")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED *Milestone 1: First is LOCKED: integration group 01_02 failed*"])
+
+
+def test_milestone_option_when_locked_skips_and_fails_the_run(course):
+    course.break_add()
+    result = course.run("--milestone=first")
+    result.assert_outcomes(passed=1, failed=2, skipped=3)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["Milestone 1: First is LOCKED: integration group 01_02 failed*"])
+    assert "test_modules_03_03" not in result.stdout.str()
+
+
+def test_milestone_option_fails_when_a_group_is_not_built(course):
+    (course.path / "modules/tests/integration/test_modules_03_03.py").unlink()
+    result = course.run("--milestone=second")
+    result.assert_outcomes(passed=3, skipped=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        "Milestone 2: Second is LOCKED: integration group 03_03 is not built yet "
+        "(modules/tests/integration/test_modules_03_03.py does not exist)*",
+    ])
+
+
+def test_milestone_option_when_unlocked_prints_the_scorecard(course):
+    course.write("milestones/01_first/test_first_more.py", '''
+        from pytest_tinytorch import milestone
+
+        @milestone("first", rubric="training")
+        def test_training_fails():
+            assert False, "loss did not go down"
+    ''')
+    result = course.run("--milestone=first")
+    result.assert_outcomes(passed=6, failed=1)
+    result.stdout.fnmatch_lines([
+        "Milestone 1: First scorecard (UNLOCKED)",
+        "  Model Implementation   60.0/60  (2/2 tests)",
+        "  Training Success       20.0/40  (1/2 tests)",
+        "  Total                  80.0/100",
+        "Milestone 1: First UNLOCKED — run: pytest --milestone=first",
+    ])
+
+
+def test_milestone_option_rejects_an_unknown_name(course):
+    result = course.run("--milestone=thrid")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--milestone: unknown milestone 'thrid'; expected one of: first, second"])
