@@ -55,7 +55,7 @@ def gelu(x: Tensor) -> Tensor:
     """GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (as GPT-2)."""
     # BEGIN SOLUTION
     v = x.data
-    data = 0.5 * v * (1.0 + np.tanh(GELU_SCALE * (v + GELU_CUBIC * v**3)))
+    data = 0.5 * v * (1.0 + np.tanh(GELU_SCALE * (v + GELU_CUBIC * v * v * v)))
     # END SOLUTION
     return Tensor._result(data, "gelu", (x,))
 

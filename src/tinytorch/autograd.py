@@ -357,7 +357,7 @@ def gelu_backward(grad, out, x):
     from tinytorch.activations import GELU_CUBIC, GELU_SCALE
 
     v = x.data
-    inner = GELU_SCALE * (v + GELU_CUBIC * v**3)
+    inner = GELU_SCALE * (v + GELU_CUBIC * v * v * v)
     t = np.tanh(inner)
     d_inner = GELU_SCALE * (1 + 3 * GELU_CUBIC * v**2)
     return (grad * (0.5 * (1 + t) + 0.5 * v * (1 - t**2) * d_inner),)
