@@ -121,6 +121,7 @@ class SyntheticCourse:
             [pytest]
             tinytorch_sources = mypkg
             testpaths = modules milestones
+            tinytorch_rerun_workers = 0
         """))
         pytester.makeconftest(COURSE_CONFTEST)
         self.write("mypkg/__init__.py", IMPLEMENTATION)

@@ -119,8 +119,10 @@ def item_tags(item, relpath: str, curriculum: Curriculum) -> dict:
     return tags
 
 
-def marker_calls(source: str) -> list[tuple[str, str]]:
+def marker_calls(source: str) -> list[tuple[str, str | None]]:
     """(marker name, first argument) of every ``module("x")``-style call in Python source.
+
+    The argument is None when it is not a string literal (``autograd_op(op.name)``).
 
     Reading the syntax tree (not the text) ignores marker calls quoted inside strings, such
     as the synthetic test files that pytester tests write.
@@ -136,8 +138,9 @@ def marker_calls(source: str) -> list[tuple[str, str]]:
         function = node.func
         name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
         argument = node.args[0]
-        if name in MARKER_KINDS and isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-            calls.append((name, argument.value))
+        if name in MARKER_KINDS:
+            constant = isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+            calls.append((name, argument.value if constant else None))
     return calls
 
 
@@ -211,9 +214,13 @@ class TestIndex:
         self.cache[relpath] = [stat.st_mtime_ns, stat.st_size, sorted(units)]
         return sorted(units)
 
-    def _known_unit(self, marker: str, name: str) -> list[str]:
+    def _known_unit(self, marker: str, name: str | None) -> list[str]:
         """The unit a marker call names, or nothing when the name is not in the curriculum."""
         kind = MARKER_KINDS[marker]
+        if kind == AUTOGRAD:
+            return [AUTOGRAD]  # any op: the op names are often computed
+        if name is None:
+            return []
         try:
             if kind == "module":
                 name = self.curriculum.module(name).name

@@ -28,7 +28,7 @@ from pytest_tinytorch.membership import (
 )
 from pytest_tinytorch.outcomes import EXAMPLE_PROPERTY, FAILING, GATED_PROPERTY, RunRecorder
 from pytest_tinytorch.reports import build_report
-from pytest_tinytorch.rerun import in_quiet_run, run_quietly
+from pytest_tinytorch.rerun import in_quiet_run, run_quietly, worker_count
 from pytest_tinytorch.state import CACHE_SUBDIRECTORY, STATE_FILE, StateStore, write_json_atomically
 from pytest_tinytorch.status import render_markdown, render_scorecard, render_status
 
@@ -73,6 +73,9 @@ def pytest_addoption(parser):
     parser.addini("tinytorch_sources", type="paths", default=[],
                   help="files or directories whose *.py make up the implementation's fingerprint "
                        "(default: the installed tinytorch package).")
+    parser.addini("tinytorch_rerun_workers", default="auto",
+                  help="xdist workers for quiet re-runs of stale groups: a number, or 'auto' "
+                       "(one per CPU when pytest-xdist is installed; 0 runs them serially).")
 
 
 def pytest_configure(config):
@@ -179,7 +182,8 @@ class TinyTorchPlugin:
 
     def quiet_run(self, units: list[str]) -> str:
         files = sorted({f for unit in units for f in self.course.test_files(unit)})
-        result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state)
+        workers = worker_count(self.config.getini("tinytorch_rerun_workers"))
+        result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state, workers)
         self.state = result.state
         self.course.index.cache = self.state.scan_cache
         self.evaluation = Evaluation(self.course, self.state)

@@ -1,10 +1,11 @@
 """Quiet re-runs: bring stale or unknown units up to date without guessing.
 
 ``--tinytorch-status`` and a milestone test run from an IDE need to know whether groups pass
-against the current code. When the state cannot say, the groups are run in a child pytest
-(they are fast): no cache provider, the user's ``addopts`` cleared, the parent's state passed
-in and read back through ``--tinytorch-state-file``, so that the parent stays the only
-process that writes pytest's cache.
+against the current code. When the state cannot say, the groups are run in a child pytest:
+no cache provider, the user's ``addopts`` cleared, the parent's state passed in and read
+back through ``--tinytorch-state-file``, so that the parent stays the only process that
+writes pytest's cache. The child uses one xdist worker per CPU when pytest-xdist is
+installed (the ini option ``tinytorch_rerun_workers`` overrides that).
 """
 
 from __future__ import annotations
@@ -29,8 +30,19 @@ class QuietRun:
     output: str
 
 
+def worker_count(setting: str) -> int:
+    """Workers for a quiet run: ``auto`` is one per CPU when pytest-xdist is installed."""
+    if setting.strip().lower() != "auto":
+        return int(setting)
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return 0
+    return os.cpu_count() or 1
+
+
 def run_quietly(rootdir: Path, inifile: Path | None, files: list[str], units: list[str],
-                state: ProgressState) -> QuietRun:
+                state: ProgressState, workers: int = 0) -> QuietRun:
     """Run the tests of ``units`` found in ``files`` in a child pytest; return its state."""
     with tempfile.TemporaryDirectory(prefix="tinytorch-") as directory:
         state_file = Path(directory, "state.json")
@@ -41,6 +53,8 @@ def run_quietly(rootdir: Path, inifile: Path | None, files: list[str], units: li
             "-o", "addopts=", "--rootdir", str(rootdir),
             "--tinytorch-state-file", str(state_file), "--tinytorch-only", ",".join(units),
         ]
+        if workers > 1:
+            command += ["-n", str(workers)]
         if inifile is not None:
             command += ["-c", str(inifile)]
         command += [str(Path(rootdir, f)) for f in files]
