@@ -46,8 +46,13 @@ class TrainingDivergedError(RuntimeError):
         )
 
 
-def _as_array(values) -> np.ndarray:
+def _plain_array(values) -> np.ndarray:
+    """The NumPy array behind a Tensor, or ``values`` as an array (labels may be either)."""
     return values.data if isinstance(values, Tensor) else np.asarray(values)
+
+
+def _as_tensor(inputs) -> Tensor:
+    return inputs if isinstance(inputs, Tensor) else Tensor(inputs)
 
 
 def accuracy(outputs, targets) -> float:
@@ -58,7 +63,7 @@ def accuracy(outputs, targets) -> float:
     (N, 1), are binary *logits*: the prediction is ``logit > 0`` (that is, sigmoid > 0.5),
     compared with 0/1 targets of the same number of samples.
     """
-    outputs, targets = _as_array(outputs), _as_array(targets)
+    outputs, targets = _plain_array(outputs), _plain_array(targets)
     # BEGIN SOLUTION
     if outputs.ndim == 2 and outputs.shape[1] > 1:
         predictions = outputs.argmax(axis=1)
@@ -88,6 +93,24 @@ def clip_grad_norm(params, max_norm: float) -> float:
             grad *= scale
     return total_norm
     # END SOLUTION
+
+
+class _SampleMeans:
+    """Sample-weighted means of per-batch measures: a batch of 10 samples counts 10 times."""
+
+    def __init__(self):
+        self.totals: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, measures: dict, size: int) -> None:
+        for name, value in measures.items():
+            self.totals[name] = self.totals.get(name, 0.0) + value * size
+        self.count += size
+
+    def means(self, source: str) -> dict:
+        if self.count == 0:
+            raise ValueError(f"{source} yielded no batches: expected at least one (x, y) pair")
+        return {name: total / self.count for name, total in self.totals.items()}
 
 
 def _module_modes(model) -> list:
@@ -156,7 +179,7 @@ class Trainer:
         Forward, loss, then ``check_finite`` on the loss *before* anything changes, then
         zero_grad, backward, optional clipping, and the optimizer step.
         """
-        x = x if isinstance(x, Tensor) else Tensor(x)
+        x = _as_tensor(x)
         # BEGIN SOLUTION
         outputs = self.model(x)
         loss = self.loss_fn(outputs, y)
@@ -172,7 +195,7 @@ class Trainer:
 
     def _batch_measures(self, loss_value: float, outputs: Tensor, y) -> dict:
         measures = {"loss": loss_value}
-        targets = _as_array(y)
+        targets = _plain_array(y)
         for name, metric in self.metrics.items():
             measures[name] = metric(outputs.data, targets)
         return measures
@@ -181,47 +204,38 @@ class Trainer:
     def train_epoch(self, batches, bar: ProgressBar | None = None) -> dict:
         """One pass of ``train_step`` over ``batches``; the sample-weighted mean loss and metrics."""
         self._set_training_mode(True)
-        totals, count = {}, 0
+        means = _SampleMeans()
         self.batch = 0
         for x, y in batches:
             self.batch += 1
             loss_value, outputs = self.train_step(x, y)
-            size = len(outputs.data)
-            for name, value in self._batch_measures(loss_value, outputs, y).items():
-                totals[name] = totals.get(name, 0.0) + value * size
-            count += size
+            means.add(self._batch_measures(loss_value, outputs, y), len(outputs.data))
             if bar is not None:
-                bar.update(1, status=f"epoch {self.epoch + 1} loss {totals['loss'] / count:.4f}")
-        if count == 0:
-            raise ValueError("train_batches yielded no batches: expected at least one (x, y) pair per epoch")
-        return {name: total / count for name, total in totals.items()}
+                bar.update(1, status=f"epoch {self.epoch + 1} loss {means.totals['loss'] / means.count:.4f}")
+        return means.means("train_batches")
 
     def evaluate(self, batches) -> dict:
         """Mean loss and metrics over ``batches`` without learning (no graph, eval mode).
 
-        The model's modes (training or eval, for every sub-module) are restored afterwards,
-        even if an error interrupts the evaluation.
+        Each batch's loss and metrics go into ``means`` (``self._batch_measures`` computes
+        them). The model's modes (training or eval, for every sub-module) are restored
+        afterwards, even if an error interrupts the evaluation.
         """
         modes = _module_modes(self.model)
         self._set_training_mode(False)
+        means = _SampleMeans()
         try:
             with no_grad():
                 # BEGIN SOLUTION
-                totals, count = {}, 0
                 for x, y in batches:
-                    outputs = self.model(x if isinstance(x, Tensor) else Tensor(x))
+                    outputs = self.model(_as_tensor(x))
                     loss_value = self.loss_fn(outputs, y).item()
-                    size = len(outputs.data)
-                    for name, value in self._batch_measures(loss_value, outputs, y).items():
-                        totals[name] = totals.get(name, 0.0) + value * size
-                    count += size
+                    means.add(self._batch_measures(loss_value, outputs, y), len(outputs.data))
                 # END SOLUTION
         finally:
             for module, training in modes:
                 object.__setattr__(module, "training", training)
-        if count == 0:
-            raise ValueError("evaluate() got no batches: expected at least one (x, y) pair")
-        return {name: total / count for name, total in totals.items()}
+        return means.means("evaluate() batches")
 
     def fit(self, train_batches, epochs: int, val_batches=None) -> dict:
         """Train for ``epochs`` more epochs; returns ``history`` (lists, one entry per epoch).
