@@ -58,14 +58,20 @@ class Optimizer:
         for index, param in enumerate(self.params):
             if not isinstance(param, Tensor):
                 raise TypeError(f"{name} parameter {index} is a {type(param).__name__}: expected a Tensor")
-            if not param.requires_grad:
+            if not param.is_leaf:
                 raise ValueError(
-                    f"{name} parameter {index} (shape {param.shape}) does not require gradients: "
-                    "expected tensors created with requires_grad=True (e.g. layers.Parameter)"
+                    f"{name} parameter {index} (shape {param.shape}) is the result of an operation; "
+                    "expected leaf tensors such as model.parameters() (only leaves receive .grad)"
                 )
             if id(param) in seen:
                 raise ValueError(f"{name} parameter {index} appears twice in the parameter list")
             seen.add(id(param))
+        if not any(param.requires_grad for param in self.params):
+            raise ValueError(
+                f"{name} got {len(self.params)} parameters and none requires gradients: expected "
+                "tensors created with requires_grad=True (e.g. layers.Parameter); a frozen "
+                "parameter (requires_grad=False) is allowed, but not only frozen ones"
+            )
         _check_at_least(name, "lr", lr)
         self.lr = float(lr)
         self.state: list[dict] = [{} for _ in self.params]

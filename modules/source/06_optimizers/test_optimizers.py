@@ -169,6 +169,14 @@ def test_updates_in_place_and_skips_parameters_without_gradient(make_optimizer):
     assert optimizer.state[1] == {}, "a parameter without gradient gets no state (and no step count)"
 
 
+def test_frozen_parameters_are_accepted_and_left_alone():
+    frozen, trained = Tensor([1.0]), Tensor([2.0], requires_grad=True)
+    optimizer = SGD([frozen, trained], lr=0.5)
+    trained.grad = np.array([1.0], dtype=np.float32)
+    optimizer.step()
+    assert frozen.data[0] == 1.0 and trained.data[0] == 1.5
+
+
 def test_zero_grad_clears_every_gradient():
     params = [Tensor([1.0], requires_grad=True), Tensor([2.0], requires_grad=True)]
     optimizer = SGD(params, lr=0.1)
@@ -190,7 +198,8 @@ def test_zero_grad_clears_every_gradient():
     (lambda ps: Adam(ps, eps=-1e-8), "eps=-1e-08"),
     (lambda ps: AdamW(ps, lr=-1), "AdamW lr=-1"),
     (lambda ps: SGD([], lr=0.1), "empty parameter list"),
-    (lambda ps: SGD([Tensor([1.0])], lr=0.1), "does not require gradients"),
+    (lambda ps: SGD([Tensor([1.0])], lr=0.1), "none requires gradients"),
+    (lambda ps: SGD([ps[0] * 2.0], lr=0.1), "is the result of an operation"),
     (lambda ps: SGD(ps + ps, lr=0.1), "appears twice"),
 ])
 def test_bad_hyperparameters_are_refused_with_the_reason(make, message):
