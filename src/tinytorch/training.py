@@ -115,8 +115,9 @@ class _SampleMeans:
 
 def _module_modes(model) -> list:
     """(module, training flag) for the model and everything inside it, to restore later."""
-    named_modules = getattr(model, "named_modules", None)
-    return [(module, module.training) for _, module in named_modules()] if named_modules else []
+    if hasattr(model, "named_modules"):
+        return [(module, module.training) for _, module in model.named_modules()]
+    return [(model, model.training)] if hasattr(model, "training") else []
 
 
 def _check_reiterable(name: str, batches, epochs: int) -> None:
