@@ -21,10 +21,10 @@ GELU_CUBIC = 0.044715
 
 
 def stable_sigmoid(values: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow: exp is only ever taken of -|x|."""
+    """1 / (1 + exp(-x)) without overflow: exp is only ever taken of numbers <= 0."""
     # BEGIN SOLUTION
-    small = np.exp(-np.abs(values))
-    return np.where(values >= 0, 1.0 / (1.0 + small), small / (1.0 + small)).astype(values.dtype, copy=False)
+    small = np.exp(-np.abs(values))  # e^-|x|: e^-x for x >= 0, e^x for x < 0
+    return (np.exp(np.minimum(values, 0)) / (1.0 + small)).astype(values.dtype, copy=False)
     # END SOLUTION
 
 
