@@ -126,8 +126,10 @@ class Module:
 class Linear(Module):
     """y = x @ W + b, with W of shape (in_features, out_features).
 
-    Initialisation (as PyTorch's default): W and b uniform in [-1/sqrt(in), 1/sqrt(in)], which
-    keeps the output's variance roughly that of the input whatever the layer's width.
+    Initialisation (as PyTorch's default): W and b uniform in [-1/sqrt(in), 1/sqrt(in)]. Each
+    weight then has variance 1/(3 in), so the output's variance is about a third of the input's
+    whatever the layer's width: the scale does not blow up with width (He init for ReLU would
+    use variance 2/in instead).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
