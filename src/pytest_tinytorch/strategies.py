@@ -63,10 +63,12 @@ def shapes(min_dims: int = 0, max_dims: int = MAX_DIMS, min_side: int = 1):
 
 
 def broadcastable_shapes(count: int):
-    """``count`` shapes that broadcast together, of possibly different ranks (up to 3 dims)."""
-    return hnp.mutually_broadcastable_shapes(
+    """``count`` shapes that broadcast together, often of different ranks (up to 3 dims),
+    and sometimes simply equal (the common case, where no broadcasting happens)."""
+    different = hnp.mutually_broadcastable_shapes(
         num_shapes=count, min_dims=0, max_dims=MAX_DIMS, max_side=MAX_SIDE
     ).map(lambda found: tuple(found.input_shapes))
+    return st.one_of(different, shapes().map(lambda shape: (shape,) * count))
 
 
 # -- values, mapped into each domain ---------------------------------------------------------
@@ -137,12 +139,13 @@ def _arrays(domain: str, shape):
 
 @st.composite
 def _requires_grad(draw, count: int) -> tuple:
-    """Which of ``count`` inputs require a gradient: any mix, but at least one."""
-    if count == 1:
-        return (True,)
+    """Which of ``count`` inputs require a gradient: all of them half of the time, else any
+    mix with at least one (the rules' ``if a.requires_grad`` branches need both)."""
+    if count == 1 or draw(st.booleans()):
+        return (True,) * count
     flags = list(draw(st.lists(st.booleans(), min_size=count, max_size=count)))
-    if not any(flags):
-        flags[draw(st.integers(0, count - 1))] = True
+    if all(flags) or not any(flags):
+        flags = [index == draw(st.integers(0, count - 1)) for index in range(count)]
     return tuple(flags)
 
 
@@ -192,13 +195,18 @@ def reduction_cases(draw, domain: str = "real"):
 
 @st.composite
 def matmul_cases(draw):
-    """Vector and matrix products, batched with broadcasting, at most 3 dimensions."""
+    """Vector and matrix products, and batched products whose batch axes broadcast (one side
+    has a batch of 2 to 4, the other none or 1), at most 3 dimensions."""
     n, k, m = (draw(st.integers(1, MAX_SIDE)) for _ in range(3))
-    kind = draw(st.sampled_from(["matrix @ matrix", "vector @ vector", "vector @ matrix", "matrix @ vector"]))
+    kind = draw(st.sampled_from(
+        ["matrix @ matrix", "broadcast batch", "vector @ vector", "vector @ matrix", "matrix @ vector"]
+    ))
     if kind == "matrix @ matrix":
-        left_batch, right_batch = draw(
-            hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=1, max_side=MAX_SIDE)
-        ).input_shapes
+        batch = draw(shapes(0, 1))
+        left, right = (*batch, n, k), (*batch, k, m)
+    elif kind == "broadcast batch":
+        batch, other = (draw(st.integers(2, MAX_SIDE)),), draw(st.sampled_from([(), (1,)]))
+        left_batch, right_batch = (batch, other) if draw(st.booleans()) else (other, batch)
         left, right = (*left_batch, n, k), (*right_batch, k, m)
     elif kind == "vector @ vector":
         left, right = (k,), (k,)

@@ -6,7 +6,8 @@ catches these by comparing the vector-Jacobian product (VJP) that ``backward`` c
 central differences of the forward function, in float64:
 
 1. weigh the output by a random cotangent ``v`` (not by ones: a backward that ignores its
-   incoming gradient would pass a check that only ever sends ones);
+   incoming gradient would pass a check that only ever sends ones), whose entries span three
+   orders of magnitude, so that a backward which drops small gradients is caught too;
 2. compare ``<backward(v), d>`` for a random direction ``d`` through every input at once with
    ``<v, f(x + eps d) - f(x - eps d)> / (2 eps)`` (one cheap check that sees every element);
 3. for small inputs, compare every element of the gradient with its own central difference,
@@ -66,11 +67,12 @@ def gradcheck(
     leaves = [_leaf(array) if wanted else array for array, wanted in zip(arrays, differentiable)]
     output = _call(function, leaves)
     if cotangent is None:
-        cotangent = rng.standard_normal(output.shape)
+        cotangent = random_cotangent(output.shape, rng)
     cotangent = np.asarray(cotangent, dtype=np.float64)
     if cotangent.shape != output.shape:
         raise ValueError(f"cotangent of shape {cotangent.shape} for an output of shape {output.shape}")
     analytic = _backward_gradients(output, cotangent, leaves, differentiable)
+    _check_unchanged(leaves, arrays, differentiable)
 
     def weighted_difference(plus_arrays, minus_arrays) -> float:
         """<v, f(plus) - f(minus)> / (2 eps): the central difference of the weighted output."""
@@ -97,6 +99,11 @@ def gradcheck(
     if mismatches:
         raise GradcheckError("gradcheck: the gradient from backward() disagrees with finite differences\n" + mismatches)
     return True
+
+
+def random_cotangent(shape, rng: np.random.Generator) -> np.ndarray:
+    """Normal entries scaled by 10**u, u uniform in [-3, 0]: both large and small gradients."""
+    return rng.standard_normal(shape) * 10.0 ** rng.uniform(-3.0, 0.0, shape)
 
 
 # -- inputs and outputs ------------------------------------------------------------------------
@@ -165,6 +172,16 @@ def _backward_gradients(output: Tensor, cotangent: np.ndarray, leaves, different
             )
         gradients.append(grad)
     return gradients
+
+
+def _check_unchanged(leaves, arrays, differentiable) -> None:
+    """Forward and backward must leave the inputs as they were (no in-place slips)."""
+    for index, (leaf, array, wanted) in enumerate(zip(leaves, arrays, differentiable)):
+        if wanted and not np.array_equal(leaf.data, array, equal_nan=True):
+            raise GradcheckError(
+                f"gradcheck: input {index} changed during forward or backward; expected an op "
+                "and its backward rule to leave their inputs untouched (write to new arrays)"
+            )
 
 
 # -- comparisons ----------------------------------------------------------------------------------

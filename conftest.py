@@ -1,0 +1,47 @@
+"""Repository-wide test configuration: the hypothesis profiles.
+
+- ``ci``: derandomized (the same examples on every run and every machine), no example
+  database, no deadline (shared runners are slow and uneven), and the reproduce blob printed
+  with each failure. Chosen automatically when the ``CI`` environment variable is set.
+- ``dev``: the default elsewhere: random examples, failures remembered in ``.hypothesis/``
+  and replayed first until fixed.
+- ``thorough``: ten times the examples, for instructors checking the grader or a solution.
+
+``HYPOTHESIS_PROFILE=<name>`` selects a profile explicitly. Each property test runs
+``max_examples`` examples per op (30 by default): enough to find the broken autograds of the
+negative controls (``tests/test_gradcheck_negative_controls.py``) and keep the whole grader
+under a minute on two cores.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+EXAMPLES_PER_PROPERTY = 30
+
+settings.register_profile(
+    "ci",
+    max_examples=EXAMPLES_PER_PROPERTY,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=EXAMPLES_PER_PROPERTY, deadline=None)
+settings.register_profile(
+    "thorough",
+    max_examples=10 * EXAMPLES_PER_PROPERTY,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def chosen_profile(environ=os.environ) -> str:
+    """HYPOTHESIS_PROFILE if set, else ``ci`` under CI, else ``dev``."""
+    if environ.get("HYPOTHESIS_PROFILE"):
+        return environ["HYPOTHESIS_PROFILE"]
+    return "ci" if environ.get("CI") else "dev"
+
+
+settings.load_profile(chosen_profile())

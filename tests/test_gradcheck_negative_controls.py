@@ -1,0 +1,163 @@
+"""Negative controls: the autograd grader must catch every deliberately broken autograd.
+
+Each control installs one defect from ``pytest_tinytorch.broken_autograd`` into the real
+library, runs the grader's properties (``pytest_tinytorch.autograd_properties``, the same
+functions the integration tests call, with the same strategies and the current profile's
+number of examples) and fails if none of them notices. These are tests *of the grader*, so
+they live here and not in integration group 05-07.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from pytest_tinytorch import autograd_properties as properties
+from pytest_tinytorch.broken_autograd import RULE_DEFECTS, broken_engine, broken_rule
+from pytest_tinytorch.op_registry import get_op, registered_ops
+from pytest_tinytorch.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
+from tinytorch.autograd import gradcheck
+
+OPS = registered_ops()
+FAN_OUT_OPS = [op.name for op in OPS if op.fan_out]
+
+
+def run_grader(check, strategy):
+    """Run ``check(case, seed)`` on examples of ``strategy`` as the grader does (derandomized,
+    the profile's max_examples) but without shrinking; return the first error, or None."""
+
+    @settings(
+        max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None,
+        phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy, seed=seeds())
+    def run(case, seed):
+        check(case, seed)
+
+    try:
+        run()
+    except Exception as error:  # noqa: BLE001  (any failure counts as caught)
+        return error
+    return None
+
+
+def grader_failure(op, checks=properties.PER_OP_PROPERTIES):
+    """Run the grader's per-op properties for ``op``; the first failure, or None."""
+    for check in checks:
+        if check is properties.check_fan_out and not op.fan_out:
+            continue
+        error = run_grader(lambda case, seed: check(op, case, seed), op.strategy())
+        if error is not None:
+            return error
+    return None
+
+
+# -- one broken backward rule, in each op in turn -----------------------------------------------
+@pytest.mark.parametrize("defect", sorted(RULE_DEFECTS))
+def test_grader_catches_a_broken_rule_in_every_op(defect):
+    missed = []
+    for op in OPS:
+        with broken_rule(op.name, defect):
+            if grader_failure(op) is None:
+                missed.append(op.name)
+    assert not missed, f"the grader did not catch a backward rule that {defect!r} in: {', '.join(missed)}"
+
+
+def test_ignoring_the_incoming_gradient_passes_a_grader_that_only_sends_ones():
+    """Why the cotangent is random: with ones, the defect is invisible."""
+    values = np.array([0.5, -1.0, 2.0])
+    with broken_rule("exp", "ignores incoming gradient"):
+        assert gradcheck(lambda x: x.exp(), [values], cotangent=np.ones(3))
+        with pytest.raises(AssertionError, match="random cotangent"):
+            gradcheck(lambda x: x.exp(), [values])
+
+
+# -- a broken engine --------------------------------------------------------------------------
+ENGINE_CONTROLS = [
+    # defect, the property that must catch it, the ops on which it must be caught
+    ("forgets to undo broadcasting", properties.check_vjp, ["add", "mul", "pow", "matmul"]),
+    ("undoes broadcasting over leading axes only", properties.check_vjp, ["add", "mul", "pow", "matmul"]),
+    ("assigns instead of accumulating", properties.check_backward_twice, [op.name for op in OPS]),
+    ("overwrites the gradient of a tensor used twice", properties.check_fan_out, FAN_OUT_OPS),
+    ("stores gradients without copying", properties.check_not_mutated_not_aliased, ["add", "sum", "mean"]),
+]
+
+
+@pytest.mark.parametrize(
+    "defect, check, op_names", ENGINE_CONTROLS, ids=[control[0].replace(" ", "-") for control in ENGINE_CONTROLS]
+)
+def test_grader_catches_a_broken_engine(defect, check, op_names):
+    missed = []
+    with broken_engine(defect):
+        for name in op_names:
+            if grader_failure(get_op(name), checks=(check,)) is None:
+                missed.append(name)
+    assert not missed, f"{check.__name__} did not catch an engine that {defect!r} for: {', '.join(missed)}"
+
+
+def test_engine_properties_catch_overwritten_fan_out():
+    with broken_engine("overwrites the gradient of a tensor used twice"):
+        assert run_grader(lambda composition, seed: properties.check_composition(composition, seed), compositions())
+        assert run_grader(properties.check_used_twice_accumulates, shapes().flatmap(real_arrays))
+
+
+def test_every_engine_control_is_caught_somewhere():
+    from pytest_tinytorch.broken_autograd import ENGINE_DEFECTS
+
+    assert sorted(ENGINE_DEFECTS) == sorted(control[0] for control in ENGINE_CONTROLS)
+
+
+# -- numerically naive forwards ------------------------------------------------------------------
+def naive_softmax(x, dim=-1):
+    """exp(x) / sum(exp(x)) without subtracting the max: overflows for x = 1000."""
+    from tinytorch import Tensor
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(x.data)
+        return Tensor(e / e.sum(axis=dim, keepdims=True), dtype=x.dtype)
+
+
+def test_stability_property_catches_a_softmax_without_the_max_shift(monkeypatch):
+    import tinytorch.activations
+
+    monkeypatch.setattr(tinytorch.activations, "softmax", naive_softmax)
+    error = run_grader(
+        lambda case, seed: properties.check_softmax_shift(case.inputs[0], case.params["dim"], 1000.0),
+        softmax_cases(),
+    )
+    assert isinstance(error, AssertionError) and "not finite" in str(error)
+
+
+def test_stability_property_catches_cross_entropy_as_log_of_softmax(monkeypatch):
+    import tinytorch.losses
+    from tinytorch import Tensor
+
+    def naive_cross_entropy(logits, targets, reduction="mean"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            probabilities = naive_softmax(logits, 1).data
+            losses = -np.log(probabilities[np.arange(len(targets)), targets])
+        return Tensor(losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" else losses)
+
+    monkeypatch.setattr(tinytorch.losses, "cross_entropy", naive_cross_entropy)
+    logits = np.array([[1000.0, -1000.0, 999.0]])
+    with pytest.raises(AssertionError, match="cross_entropy of logits up to ±1000 is inf"):
+        properties.check_cross_entropy_extreme(logits, np.array([1]), "mean")
+
+
+# -- the minimal failing example reaches the exception's notes ---------------------------------
+def test_falsifying_example_is_in_the_exception_notes():
+    """The plugin reads the smallest failing input from ``__notes__``: hypothesis puts it there."""
+    op = get_op("mul")
+
+    @settings(max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None)
+    @given(data=st.data(), seed=seeds())
+    def test_vjp(data, seed):
+        properties.check_vjp(op, data.draw(op.strategy(), label="inputs of mul"), seed)
+
+    with broken_rule("mul", "wrong sign"), pytest.raises(AssertionError) as caught:
+        test_vjp()
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "Falsifying example" in notes
+    assert "Draw 1 (inputs of mul): OpCase(" in notes
+    # shrunk: a wrong sign shows on the smallest inputs, one element each
+    assert "array(0.001)" in notes or "array([0.001])" in notes, notes
