@@ -59,6 +59,9 @@ class DifferentiableOp:
     def __repr__(self) -> str:  # short: it appears in test ids and falsifying examples
         return f"<op {self.name}>"
 
+    def _repr_pretty_(self, printer, cycle) -> None:  # hypothesis' falsifying-example printer
+        printer.text(repr(self))
+
 
 _REGISTRY: dict[str, DifferentiableOp] = {}
 

@@ -145,7 +145,8 @@ def _requires_grad(draw, count: int) -> tuple:
         return (True,) * count
     flags = list(draw(st.lists(st.booleans(), min_size=count, max_size=count)))
     if all(flags) or not any(flags):
-        flags = [index == draw(st.integers(0, count - 1)) for index in range(count)]
+        chosen = draw(st.integers(0, count - 1))
+        flags = [index == chosen for index in range(count)]
     return tuple(flags)
 
 
