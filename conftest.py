@@ -7,6 +7,10 @@
   and replayed first until fixed.
 - ``thorough``: ten times the examples, for instructors checking the grader or a solution.
 
+Every profile reports one bug per test (``report_multiple_bugs=False``): a student sees one
+smallest failing example, and the plugin finds it in the exception's ``__notes__`` rather
+than inside an ``ExceptionGroup``.
+
 ``HYPOTHESIS_PROFILE=<name>`` selects a profile explicitly. Each property test runs
 ``max_examples`` examples per op (30 by default): enough to find the broken autograds of the
 negative controls (``tests/test_gradcheck_negative_controls.py``) and keep the whole grader
@@ -22,16 +26,18 @@ EXAMPLES_PER_PROPERTY = 30
 settings.register_profile(
     "ci",
     max_examples=EXAMPLES_PER_PROPERTY,
+    report_multiple_bugs=False,
     derandomize=True,
     database=None,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", max_examples=EXAMPLES_PER_PROPERTY, deadline=None)
+settings.register_profile("dev", max_examples=EXAMPLES_PER_PROPERTY, report_multiple_bugs=False, deadline=None)
 settings.register_profile(
     "thorough",
     max_examples=10 * EXAMPLES_PER_PROPERTY,
+    report_multiple_bugs=False,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -200,13 +200,14 @@ def matmul_cases(draw):
     has a batch of 2 to 4, the other none or 1), at most 3 dimensions."""
     n, k, m = (draw(st.integers(1, MAX_SIDE)) for _ in range(3))
     kind = draw(st.sampled_from(
-        ["matrix @ matrix", "broadcast batch", "vector @ vector", "vector @ matrix", "matrix @ vector"]
+        ["matrix @ matrix", "batch against a batch of 1", "batch against no batch",
+         "vector @ vector", "vector @ matrix", "matrix @ vector"]
     ))
     if kind == "matrix @ matrix":
         batch = draw(shapes(0, 1))
         left, right = (*batch, n, k), (*batch, k, m)
-    elif kind == "broadcast batch":
-        batch, other = (draw(st.integers(2, MAX_SIDE)),), draw(st.sampled_from([(), (1,)]))
+    elif kind.startswith("batch against"):
+        batch, other = (draw(st.integers(2, MAX_SIDE)),), ((1,) if kind.endswith("1") else ())
         left_batch, right_batch = (batch, other) if draw(st.booleans()) else (other, batch)
         left, right = (*left_batch, n, k), (*right_batch, k, m)
     elif kind == "vector @ vector":
