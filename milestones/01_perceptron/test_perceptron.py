@@ -197,7 +197,7 @@ def check_memory_profile(result, batch_sizes) -> None:
     assert list(result["batch_sizes"]) == list(batch_sizes)
     peaks = np.asarray(result["peak_bytes"], dtype=np.float64)
     assert peaks.shape == (len(batch_sizes),) and np.all(np.diff(peaks) > 0), (
-        f"peak memory should grow with the batch size; got {list(peaks)} for {list(batch_sizes)}"
+        f"peak memory should grow with the batch size; got {peaks.tolist()} for {list(batch_sizes)}"
     )
     slope, intercept = np.polyfit(np.asarray(batch_sizes, dtype=np.float64), peaks, 1)
     assert result["bytes_per_sample"] == pytest.approx(slope, rel=1e-6), (
@@ -208,6 +208,19 @@ def check_memory_profile(result, batch_sizes) -> None:
         f"{slope:.0f} bytes per sample is less than the hidden activation alone ({hidden_activation_bytes})"
     )
     assert 0.9 < result["r_squared"] <= 1.0 + 1e-9, f"R^2 = {result['r_squared']:.3f}: expected a straight line, > 0.9"
+
+
+def check_forward_pass_count(perceptron) -> None:
+    from tinytorch import manual_seed
+    from tinytorch.datasets import make_spiral_data
+
+    manual_seed(0)
+    model = perceptron.Perceptron(hidden_dim=3)
+    X, y = make_spiral_data(n_points=8, seed=0)
+    passes = own_forward_count(model, lambda: perceptron.numerical_gradients(model, X, y))
+    assert passes == 2 * parameter_count(2, 3, 2), (
+        f"one numerical-gradient step made {passes} forward passes; expected 2 x 17 parameters = 34"
+    )
 
 
 def check_finite_difference_cost(rows, hidden_dims) -> None:
@@ -306,16 +319,7 @@ def test_forward_memory_grows_linearly_with_batch_size(perceptron):
 
 @milestone("perceptron", rubric="systems")
 def test_finite_difference_step_costs_two_forward_passes_per_parameter(perceptron):
-    from tinytorch import manual_seed
-    from tinytorch.datasets import make_spiral_data
-
-    manual_seed(0)
-    model = perceptron.Perceptron(hidden_dim=3)
-    X, y = make_spiral_data(n_points=8, seed=0)
-    passes = own_forward_count(model, lambda: perceptron.numerical_gradients(model, X, y))
-    assert passes == 2 * parameter_count(2, 3, 2), (
-        f"one numerical-gradient step made {passes} forward passes; expected 2 x 17 parameters = 34"
-    )
+    check_forward_pass_count(perceptron)
     hidden_dims = (2, 4, 8)
     check_finite_difference_cost(perceptron.profile_finite_difference_cost(hidden_dims=hidden_dims), hidden_dims)
 

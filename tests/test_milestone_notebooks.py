@@ -1,0 +1,136 @@
+"""The milestone starters are notebooks: they convert with jupytext, set up Colab only on
+Colab, follow the course plan's template, and run no training when imported.
+
+Also (hidden from the student edition, since it needs the reference solutions): each starter
+is exactly its solution with every solution block replaced by a TODO, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import types
+
+import jupytext
+import nbformat
+import pytest
+
+from pytest_tinytorch.curriculum import default_curriculum
+from pytest_tinytorch.milestone_code import import_notebook, milestone_directory, starter_from_solution
+
+NOTEBOOK_MILESTONES = ("perceptron", "mlp")
+"""Milestones whose starters this file checks (add later milestones as they adopt the template)."""
+COURSE_REPOSITORY = "https://github.com/tinytorch/tinytorch"
+TEMPLATE_HEADINGS = (
+    "## Prerequisites", "## Learning Objectives", "## What You'll Build", "## Part 1", "## Part 2",
+    "## Part 3", "## Part 4", "## Part 5", "## Milestone Deliverables", "## Success Criteria",
+)
+
+
+def starter_path(name):
+    return milestone_directory(name) / f"{name}_milestone.py"
+
+
+def solution_path(name):
+    return milestone_directory(name) / f"{name}_solution.py"
+
+
+def setup_cell_source(name) -> str:
+    notebook = jupytext.read(starter_path(name))
+    first = notebook.cells[0]
+    assert first.cell_type == "code", f"the first cell of {name}'s starter should be the Colab setup code"
+    return first.source
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_MILESTONES)
+def test_starter_converts_to_a_valid_ipynb_with_the_template_sections(name):
+    notebook = jupytext.read(starter_path(name))
+    ipynb = nbformat.reads(jupytext.writes(notebook, fmt="ipynb"), as_version=4)
+    nbformat.validate(ipynb)
+    markdown = "\n".join(cell.source for cell in ipynb.cells if cell.cell_type == "markdown")
+    milestone = default_curriculum().milestone(name)
+    assert f"# Milestone {milestone.number}:" in markdown
+    missing = [heading for heading in TEMPLATE_HEADINGS if heading not in markdown]
+    assert not missing, f"{name}'s starter lacks the course plan's sections {missing}"
+    code_cells = [cell for cell in ipynb.cells if cell.cell_type == "code"]
+    assert len(code_cells) >= 10 and "TINYTORCH_REPO" in code_cells[0].source
+    round_trip = jupytext.reads(jupytext.writes(ipynb, fmt="py:percent"), fmt="py:percent")
+    assert [cell.source for cell in round_trip.cells] == [cell.source for cell in ipynb.cells]
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_MILESTONES)
+def test_setup_cell_does_nothing_outside_colab(name, monkeypatch, capsys):
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"the setup cell ran {args} outside Colab")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.setitem(sys.modules, "google.colab", None)  # makes "import google.colab" fail
+    namespace = {}
+    exec(compile(setup_cell_source(name), f"{name}: setup cell", "exec"), namespace)
+    assert namespace["IN_COLAB"] is False
+    assert namespace["TINYTORCH_REPO"] == COURSE_REPOSITORY
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_MILESTONES)
+@pytest.mark.parametrize("mount", [False, True])
+def test_setup_cell_installs_tinytorch_and_reports_the_runtime_on_colab(name, mount, monkeypatch, capsys):
+    commands, mounts = [], []
+    google = types.ModuleType("google")
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=mounts.append)
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: commands.append(command))
+    monkeypatch.setattr("shutil.which", lambda program: None)
+    source = setup_cell_source(name)
+    if mount:
+        assert "MOUNT_GOOGLE_DRIVE = False" in source
+        source = source.replace("MOUNT_GOOGLE_DRIVE = False", "MOUNT_GOOGLE_DRIVE = True")
+    namespace = {}
+    exec(compile(source, f"{name}: setup cell", "exec"), namespace)
+    assert namespace["IN_COLAB"] is True
+    assert commands == [[sys.executable, "-m", "pip", "install", "--quiet", f"git+{COURSE_REPOSITORY}"]]
+    assert mounts == (["/content/drive"] if mount else [])
+    assert "No GPU" in capsys.readouterr().out
+
+
+ALLOWED_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.Try)
+
+
+def is_main_guard(node) -> bool:
+    return isinstance(node, ast.If) and ast.unparse(node.test) in ("__name__ == '__main__'", "IN_COLAB")
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_MILESTONES)
+def test_importing_a_starter_runs_nothing_but_definitions(name):
+    tree = ast.parse(starter_path(name).read_text(encoding="utf-8"))
+    for node in tree.body:
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        assert docstring or is_main_guard(node) or isinstance(node, ALLOWED_TOP_LEVEL), (
+            f"{name}_milestone.py:{node.lineno} runs `{ast.unparse(node)[:60]}` at import; put "
+            "demonstrations and training under `if __name__ == \"__main__\":`"
+        )
+    module = import_notebook(starter_path(name), f"starter_import_check_{name}")
+    assert module.IN_COLAB is False
+
+
+@pytest.mark.hidden
+@pytest.mark.parametrize("name", NOTEBOOK_MILESTONES)
+def test_starter_is_the_solution_with_each_block_replaced_by_a_todo(name):
+    solution = solution_path(name)
+    expected = starter_from_solution(solution.read_text(encoding="utf-8"), str(solution))
+    assert starter_path(name).read_text(encoding="utf-8") == expected, (
+        f"{name}_milestone.py has drifted from {name}_solution.py; regenerate it with "
+        "starter_from_solution (see docs/milestones.md)"
+    )
+
+
+@pytest.mark.hidden
+@pytest.mark.parametrize(("name", "model_class"), [("perceptron", "Perceptron"), ("mlp", "MLP")])
+def test_the_starter_model_is_a_todo(name, model_class):
+    starter = import_notebook(starter_path(name), f"starter_todo_check_{name}")
+    with pytest.raises(NotImplementedError, match="TODO: Part 1"):
+        getattr(starter, model_class)()
