@@ -22,9 +22,11 @@ import os
 from hypothesis import HealthCheck, settings
 
 EXAMPLES_PER_PROPERTY = 30
+BASE = settings.get_profile("default")  # not whatever is loaded: hypothesis loads its own under CI
 
 settings.register_profile(
     "ci",
+    parent=BASE,
     max_examples=EXAMPLES_PER_PROPERTY,
     report_multiple_bugs=False,
     derandomize=True,
@@ -33,9 +35,12 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", max_examples=EXAMPLES_PER_PROPERTY, report_multiple_bugs=False, deadline=None)
+settings.register_profile(
+    "dev", parent=BASE, max_examples=EXAMPLES_PER_PROPERTY, report_multiple_bugs=False, deadline=None
+)
 settings.register_profile(
     "thorough",
+    parent=BASE,
     max_examples=10 * EXAMPLES_PER_PROPERTY,
     report_multiple_bugs=False,
     deadline=None,
