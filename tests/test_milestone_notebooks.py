@@ -16,7 +16,7 @@ import jupytext
 import nbformat
 import pytest
 
-from pytest_tinytorch.curriculum import default_curriculum
+from pytest_tinytorch.curriculum import RUBRIC_TITLES, default_curriculum
 from pytest_tinytorch.milestone_code import import_notebook, milestone_directory, starter_from_solution
 
 NOTEBOOK_MILESTONES = ("perceptron", "mlp")
@@ -95,6 +95,14 @@ def test_setup_cell_installs_tinytorch_and_reports_the_runtime_on_colab(name, mo
     assert commands == [[sys.executable, "-m", "pip", "install", "--quiet", f"git+{COURSE_REPOSITORY}"]]
     assert mounts == (["/content/drive"] if mount else [])
     assert "No GPU" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_MILESTONES)
+def test_readme_rubric_has_the_curriculum_weights(name):
+    readme = (milestone_directory(name) / "README.md").read_text(encoding="utf-8")
+    for category, weight in default_curriculum().milestone(name).rubric.items():
+        row = f"| {RUBRIC_TITLES[category]} | {weight:.0%} |"
+        assert row in readme, f"{name}'s README should have the rubric row {row!r} (from the curriculum)"
 
 
 ALLOWED_TOP_LEVEL = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign, ast.Try)
