@@ -64,18 +64,19 @@ class Course:
 
 # -- merging one run into the state -------------------------------------------------------
 def merge_unit(course: Course, state: ProgressState, run: RunRecorder, unit: str,
-               narrowed_files: set[str]) -> None:
-    """Fold a run's outcomes for ``unit`` into its record (a new record if the code changed)."""
+               unit_items: list[str], collected_files: set[str], narrowed_files: set[str]) -> None:
+    """Fold a run's outcomes for ``unit`` into its record (a new record if the code changed).
+
+    ``unit_items`` are the run's collected tests of the unit, before any deselection.
+    """
     files = course.test_files(unit)
-    in_unit = lambda tags: unit in units_of(tags)  # noqa: E731
-    results = run.finished_outcomes(in_unit)
+    results = run.finished_outcomes(unit_items)
     errors = {f: message for f, message in run.collection_errors.items() if f in files}
-    unit_items = {nodeid for nodeid, tags in run.items.items() if in_unit(tags)}
-    collected_files = run.files()
+    unfinished_files = {nodeid.split("::")[0] for nodeid in unit_items if nodeid not in results}
     complete = [
         f for f in files
         if f in collected_files and f not in narrowed_files and f not in errors
-        and all(nodeid in results for nodeid in unit_items if nodeid.split("::")[0] == f)
+        and f not in unfinished_files
     ]
     if not results and not errors and not complete:
         return
@@ -108,13 +109,16 @@ def merge_unit(course: Course, state: ProgressState, run: RunRecorder, unit: str
 
 def merge_run(course: Course, state: ProgressState, run: RunRecorder, narrowed_files: set[str]) -> None:
     """Merge a whole run. Milestone tests count only if the milestone is unlocked after it."""
+    by_unit = run.tests_by_unit(units_of)
+    collected_files = run.files()
     for unit in course.units():
         if not unit.startswith("milestone:"):
-            merge_unit(course, state, run, unit, narrowed_files)
+            merge_unit(course, state, run, unit, by_unit.get(unit, []), collected_files, narrowed_files)
     evaluation = Evaluation(course, state)
     for milestone in course.curriculum.milestones:
         if evaluation.milestone_state(milestone)[0] != LOCKED:
-            merge_unit(course, state, run, unit_key("milestone", milestone.name), narrowed_files)
+            unit = unit_key("milestone", milestone.name)
+            merge_unit(course, state, run, unit, by_unit.get(unit, []), collected_files, narrowed_files)
 
 
 # -- reading the state --------------------------------------------------------------------

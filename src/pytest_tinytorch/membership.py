@@ -27,6 +27,8 @@ AUTOGRAD = "autograd"
 MARKER_KINDS = {"module": "module", "integration": "group", "milestone": "milestone", "autograd_op": AUTOGRAD}
 """Marker name -> the kind of unit it puts a test in."""
 
+TAGGING_MARKERS = {*MARKER_KINDS, "hidden"}
+
 SKIPPED_DIRECTORIES = {"__pycache__", "node_modules", "build", "dist", "site-packages", "venv"}
 
 
@@ -93,29 +95,32 @@ def marker_errors(node, curriculum: Curriculum) -> list[str]:
     return errors
 
 
-def item_tags(item, relpath: str, curriculum: Curriculum) -> dict:
+def item_tags(item, path_units: dict[str, str], curriculum: Curriculum) -> dict:
     """What the plugin needs to know about one collected test (markers already validated).
 
     The closest marker wins (a function's marker over its module's ``pytestmark``); a test
-    without a marker belongs to the unit whose file or directory it is in.
+    without a marker belongs to the unit whose file or directory it is in (``path_units``,
+    from ``units_by_path`` of its file).
     """
     tags: dict = {"module": None, "group": None, "milestone": None, "rubric": None,
                   "hidden": False, "autograd_op": None}
-    tags.update(units_by_path(relpath, curriculum))
-    mark = item.get_closest_marker("module")
-    if mark is not None:
-        tags["module"] = curriculum.module(mark.args[0]).name
-    mark = item.get_closest_marker("integration")
-    if mark is not None:
-        tags["group"] = mark.args[0]
-    mark = item.get_closest_marker("milestone")
-    if mark is not None:
-        tags["milestone"] = mark.args[0]
-        tags["rubric"] = mark.kwargs.get("rubric", mark.args[1] if len(mark.args) > 1 else None)
-    mark = item.get_closest_marker("autograd_op")
-    if mark is not None:
-        tags["autograd_op"] = mark.args[0]
-    tags["hidden"] = item.get_closest_marker("hidden") is not None
+    tags.update(path_units)
+    seen = set()
+    for mark in item.iter_markers():  # closest first, in one walk up the node chain
+        if mark.name in seen or mark.name not in TAGGING_MARKERS:
+            continue
+        seen.add(mark.name)
+        if mark.name == "module":
+            tags["module"] = curriculum.module(mark.args[0]).name
+        elif mark.name == "integration":
+            tags["group"] = mark.args[0]
+        elif mark.name == "milestone":
+            tags["milestone"] = mark.args[0]
+            tags["rubric"] = mark.kwargs.get("rubric", mark.args[1] if len(mark.args) > 1 else None)
+        elif mark.name == "autograd_op":
+            tags["autograd_op"] = mark.args[0]
+        else:
+            tags["hidden"] = True
     return tags
 
 

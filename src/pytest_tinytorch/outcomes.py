@@ -71,13 +71,16 @@ class RunRecorder:
             self.collection_errors[relpath] = _message(report) or "collection error"
 
     def add_report(self, report) -> None:
-        result = self.results.setdefault(report.nodeid, TestResult(report.nodeid))
+        result = self.results.get(report.nodeid)
+        if result is None:
+            result = self.results[report.nodeid] = TestResult(report.nodeid)
         result.duration += getattr(report, "duration", 0.0) or 0.0
-        properties = dict(getattr(report, "user_properties", ()) or ())
-        if GATED_PROPERTY in properties:
-            result.gated = True
-        if properties.get(EXAMPLE_PROPERTY):
-            result.example = properties[EXAMPLE_PROPERTY]
+        if report.user_properties:
+            properties = dict(report.user_properties)
+            if GATED_PROPERTY in properties:
+                result.gated = True
+            if properties.get(EXAMPLE_PROPERTY):
+                result.example = properties[EXAMPLE_PROPERTY]
         if report.when == "teardown":
             result.finished = True
             if report.failed and result.outcome not in FAILING:
@@ -98,10 +101,19 @@ class RunRecorder:
         """Every test file that collected at least one test."""
         return {nodeid.split("::")[0] for nodeid in self.items}
 
-    def finished_outcomes(self, unit_filter) -> dict[str, TestResult]:
-        """Results of tests that ran to their end and were not skipped by a milestone gate."""
-        return {
-            nodeid: result for nodeid, result in self.results.items()
-            if result.finished and not result.gated and nodeid in self.items
-            and unit_filter(self.items[nodeid])
-        }
+    def tests_by_unit(self, units_of) -> dict[str, list[str]]:
+        """Collected tests grouped by unit (``units_of(tags)`` names a test's units)."""
+        grouped: dict[str, list[str]] = {}
+        for nodeid, tags in self.items.items():
+            for unit in units_of(tags):
+                grouped.setdefault(unit, []).append(nodeid)
+        return grouped
+
+    def finished_outcomes(self, nodeids) -> dict[str, TestResult]:
+        """Results of these tests that ran to their end and were not skipped by a gate."""
+        results = {}
+        for nodeid in nodeids:
+            result = self.results.get(nodeid)
+            if result is not None and result.finished and not result.gated:
+                results[nodeid] = result
+        return results

@@ -24,7 +24,7 @@ from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
 from pytest_tinytorch.gating import COMPLETE, LOCKED, UNLOCKED, Course, Evaluation, Gate, merge_run
 from pytest_tinytorch.gradescope import write_gradescope
 from pytest_tinytorch.membership import (
-    AUTOGRAD, TestIndex, item_tags, marker_errors, unit_key, units_of,
+    AUTOGRAD, TestIndex, item_tags, marker_errors, unit_key, units_by_path, units_of,
 )
 from pytest_tinytorch.outcomes import EXAMPLE_PROPERTY, FAILING, GATED_PROPERTY, RunRecorder
 from pytest_tinytorch.reports import build_report
@@ -112,7 +112,7 @@ class TinyTorchPlugin:
         self.state = None
         self.evaluation: Evaluation | None = None
         self.changes: list = []
-        self.report: dict | None = None
+        self._report: dict | None = None
         self.finished = False
         self._curriculum: Curriculum | None = None
 
@@ -241,6 +241,7 @@ class TinyTorchPlugin:
             self.quiet_run(sorted(unit_key("group", g) for g in unknown))
         self.gates = {m.name: self.evaluation.gate(m, group_covered) for m in milestones}
 
+    @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):  # xdist controller, one call per worker
         node.workerinput["tinytorch_gates"] = {
             name: [gate.decision, gate.reason] for name, gate in self.gates.items()
@@ -260,9 +261,12 @@ class TinyTorchPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
+        path_units: dict[str, dict] = {}  # one lookup per file, not per test
         for item in items:
             relpath = item.nodeid.split("::")[0]
-            self.tags[item.nodeid] = item_tags(item, relpath, self.curriculum)
+            if relpath not in path_units:
+                path_units[relpath] = units_by_path(relpath, self.curriculum)
+            self.tags[item.nodeid] = item_tags(item, path_units[relpath], self.curriculum)
         self.recorder.items = dict(self.tags)
         allowed = self.selected_units()
         if allowed is not None:
@@ -350,7 +354,6 @@ class TinyTorchPlugin:
         if self.recorder.collected or self.recorder.results or self.recorder.collection_errors:
             merge_run(self.course, self.state, self.recorder, self.narrowed_files())
         self._settle()
-        self.report = build_report(self.evaluation, self.recorder)
         self.write_outputs()
 
     def _settle(self) -> None:
@@ -365,6 +368,13 @@ class TinyTorchPlugin:
             self.config.hook.pytest_tinytorch_milestone_changed(
                 milestone=milestone, old_state=old, new_state=new, config=self.config)
 
+    @property
+    def report(self) -> dict:
+        """The JSON report of this run, built on first use (most runs never need it)."""
+        if self._report is None:
+            self._report = build_report(self.evaluation, self.recorder)
+        return self._report
+
     def write_outputs(self) -> None:
         if in_quiet_run():
             return
@@ -373,8 +383,8 @@ class TinyTorchPlugin:
             write_json_atomically(Path(report_path), self.report)
         badge_path = self.config.getoption("tinytorch_badge")
         if badge_path:
-            done = sum(m["state"] == COMPLETE for m in self.report["milestones"].values())
-            write_badge(badge_path, done, len(self.report["milestones"]))
+            states = [self.evaluation.milestone_state(m)[0] for m in self.curriculum.milestones]
+            write_badge(badge_path, states.count(COMPLETE), len(states))
         gradescope_path = self.config.getoption("tinytorch_gradescope")
         if gradescope_path:
             write_gradescope(self.report, gradescope_path)
@@ -436,7 +446,6 @@ class TinyTorchPlugin:
             writer.line(f"re-running against the current code: {', '.join(stale)} ...")
             self.quiet_run(stale)
         self._settle()
-        self.report = build_report(self.evaluation, None)
         self.write_outputs()
         writer.line(render_status(self.evaluation))
         for line in self.change_lines():
