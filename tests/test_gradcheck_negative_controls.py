@@ -7,6 +7,8 @@ number of examples) and fails if none of them notices. These are tests *of the g
 they live here and not in integration group 05-07.
 """
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -22,33 +24,40 @@ OPS = registered_ops()
 FAN_OUT_OPS = [op.name for op in OPS if op.fan_out]
 
 
-def run_grader(check, strategy):
-    """Run ``check(case, seed)`` on examples of ``strategy`` as the grader does (derandomized,
-    the profile's max_examples) but without shrinking; return the first error, or None."""
+NO_SHRINKING = settings(
+    max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None,
+    report_multiple_bugs=False, phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+"""The profile's number of examples, derandomized, but no shrinking: we only ask *whether*."""
 
-    @settings(
-        max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None,
-        report_multiple_bugs=False, phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-    )
-    @given(case=strategy, seed=seeds())
-    def run(case, seed):
-        check(case, seed)
+
+def grader_failure(op, checks=properties.PER_OP_PROPERTIES):
+    """Run the grader's per-op properties for ``op`` exactly as the integration tests do
+    (``run_property``), without shrinking; the first failure, or None."""
+    for check in checks:
+        if check is properties.check_fan_out and not op.fan_out:
+            continue
+        try:
+            properties.run_property(check, op, NO_SHRINKING)
+        except Exception as error:  # noqa: BLE001  (any failure counts as caught)
+            return error
+    return None
+
+
+def run_grader(check, strategy):
+    """Run ``check(example, seed)`` on examples of ``strategy`` without shrinking (for the
+    engine-level and stability properties); return the first error, or None."""
+
+    @NO_SHRINKING
+    @given(example=strategy, seed=seeds())
+    def run(example, seed):
+        check(example, seed)
 
     try:
         run()
     except Exception as error:  # noqa: BLE001  (any failure counts as caught)
         return error
-    return None
-
-
-def grader_failure(op, checks=properties.PER_OP_PROPERTIES):
-    """Run the grader's per-op properties for ``op``; the first failure, or None."""
-    for check in checks:
-        if check is properties.check_fan_out and not op.fan_out:
-            continue
-        error = run_grader(lambda case, seed: check(op, case, seed), op.strategy())
-        if error is not None:
-            return error
     return None
 
 
@@ -148,19 +157,10 @@ def test_stability_property_catches_cross_entropy_as_log_of_softmax(monkeypatch)
 
 # -- the minimal failing example reaches the exception's notes ---------------------------------
 def test_falsifying_example_is_in_the_exception_notes():
-    """The plugin reads the smallest failing input from ``__notes__``: hypothesis puts it there."""
-    op = get_op("mul")
-
-    @settings(max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None,
-              report_multiple_bugs=False)
-    @given(data=st.data(), seed=seeds())
-    def test_vjp(data, seed):
-        properties.check_vjp(op, data.draw(op.strategy(), label="inputs of mul"), seed)
-
+    """The plugin reads the smallest failing input from the ``Falsifying example`` note."""
     with broken_rule("mul", "wrong sign"), pytest.raises(AssertionError) as caught:
-        test_vjp()
-    notes = "\n".join(getattr(caught.value, "__notes__", []))
-    assert "Falsifying example" in notes
-    assert "Draw 1 (inputs of mul): OpCase(" in notes
-    # shrunk: a wrong sign shows on the smallest inputs, one element each
-    assert "array(0.001)" in notes or "array([0.001])" in notes, notes
+        properties.run_property(properties.check_vjp, get_op("mul"))
+    (example,) = [note for note in caught.value.__notes__ if note.startswith("Falsifying example")]
+    assert example.startswith("Falsifying example: vjp_of_mul(")
+    # shrunk to the smallest shapes: two scalars
+    assert re.search(r"case=OpCase\(inputs=\(array\([-\d.e]+\), array\([-\d.e]+\)\)", example), example

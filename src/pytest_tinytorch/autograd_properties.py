@@ -12,7 +12,9 @@ strategy, and a seed for the random cotangents. Everything is float64 unless sta
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
 
+from pytest_tinytorch.strategies import seeds
 from tinytorch import Tensor
 from tinytorch.gradcheck import gradcheck
 
@@ -148,9 +150,9 @@ def check_backward_twice(op, case, seed: int) -> None:
         )
 
 
-def check_no_grad_and_detach(op, case) -> None:
+def check_no_grad_and_detach(op, case, seed: int = 0) -> None:
     """Under no_grad() and on detached inputs the op records no graph and computes the same
-    values; detach() shares values but carries no gradient."""
+    values; detach() shares values but carries no gradient. (``seed`` is unused.)"""
     from tinytorch.autograd import is_grad_enabled, no_grad
 
     leaves = make_leaves(case)
@@ -239,8 +241,30 @@ PER_OP_PROPERTIES = (
     check_linearity,
     check_backward_twice,
     check_fan_out,
+    check_no_grad_and_detach,
 )
-"""The per-op properties that take (op, case, seed), in the order the tests run them."""
+"""The per-op properties, each called as ``check(op, case, seed)``."""
+
+
+def run_property(check, op, hypothesis_settings=None) -> None:
+    """Check ``check(op, case, seed)`` on hypothesis examples of ``op``'s cases.
+
+    The hypothesis test is built here, per op, so that its ``Falsifying example`` note shows
+    the op's inputs themselves (``vjp_of_mul(case=OpCase(...), seed=0)``), which is what the
+    plugin reports. ``hypothesis_settings`` overrides the loaded profile (negative controls).
+    """
+
+    def example(case, seed):
+        check(op, case, seed)
+
+    example.__name__ = example.__qualname__ = f"{check.__name__.removeprefix('check_')}_of_{op.name}"
+    test = given(case=op.strategy(), seed=seeds())(example)
+    # one example database entry (and one derandomized seed) per property and op, as
+    # hypothesis's pytest plugin does for parametrized tests
+    test.hypothesis.inner_test._hypothesis_internal_add_digest = example.__name__.encode()
+    if hypothesis_settings is not None:
+        test = hypothesis_settings(test)
+    test()
 
 
 # -- engine-level properties ------------------------------------------------------------------

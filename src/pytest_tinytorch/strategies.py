@@ -62,13 +62,21 @@ def shapes(min_dims: int = 0, max_dims: int = MAX_DIMS, min_side: int = 1):
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=MAX_SIDE)
 
 
-def broadcastable_shapes(count: int):
-    """``count`` shapes that broadcast together, often of different ranks (up to 3 dims),
-    and sometimes simply equal (the common case, where no broadcasting happens)."""
-    different = hnp.mutually_broadcastable_shapes(
-        num_shapes=count, min_dims=0, max_dims=MAX_DIMS, max_side=MAX_SIDE
-    ).map(lambda found: tuple(found.input_shapes))
-    return st.one_of(different, shapes().map(lambda shape: (shape,) * count))
+@st.composite
+def broadcastable_shapes(draw, count: int):
+    """``count`` shapes that broadcast together: each keeps the trailing axes of one full shape
+    (so ranks differ) and shrinks some of them to 1 (stretched by broadcasting); about a
+    third of the time every input simply has the full shape."""
+    full = draw(shapes())
+    if draw(st.integers(0, 2)) == 0:
+        return (full,) * count
+    found = []
+    for _ in range(count):
+        rank = draw(st.integers(0, len(full)))
+        kept = full[len(full) - rank:]
+        stretched = draw(st.lists(st.booleans(), min_size=rank, max_size=rank))
+        found.append(tuple(1 if stretch else side for side, stretch in zip(kept, stretched)))
+    return tuple(found)
 
 
 # -- values, mapped into each domain ---------------------------------------------------------
@@ -139,9 +147,10 @@ def _arrays(domain: str, shape):
 
 @st.composite
 def _requires_grad(draw, count: int) -> tuple:
-    """Which of ``count`` inputs require a gradient: all of them half of the time, else any
-    mix with at least one (the rules' ``if a.requires_grad`` branches need both)."""
-    if count == 1 or draw(st.booleans()):
+    """Which of ``count`` inputs require a gradient: all of them half of the time (and in the
+    simplest example), else any mix with at least one (the rules' ``if a.requires_grad``
+    branches need both)."""
+    if count == 1 or not draw(st.booleans()):
         return (True,) * count
     flags = list(draw(st.lists(st.booleans(), min_size=count, max_size=count)))
     if all(flags) or not any(flags):

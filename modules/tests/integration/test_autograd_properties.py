@@ -1,10 +1,10 @@
 """Integration group 05-07: autograd, graded by properties over every registered op.
 
-Each test draws valid inputs for one op from its declaration (``pytest_tinytorch.op_registry``,
-strategies in ``pytest_tinytorch.strategies``) and checks one property
-(``pytest_tinytorch.autograd_properties``). When a property fails, hypothesis shrinks the
-inputs and attaches the smallest failing example to the error (``Falsifying example: ...``),
-which the plugin shows per op in the autograd grade.
+Each per-op test runs one property (``pytest_tinytorch.autograd_properties``) on hypothesis
+examples of valid inputs for one op, drawn from its declaration (``pytest_tinytorch.op_registry``,
+strategies in ``pytest_tinytorch.strategies``). When a property fails, hypothesis shrinks the
+inputs and attaches the smallest failing example to the error (``Falsifying example:
+vjp_of_mul(case=OpCase(...), seed=0)``), which the plugin shows per op in the autograd grade.
 
 Every registered op must pass before milestone 2 unlocks. Run one op's tests with
 ``pytest modules/tests/integration/test_autograd_properties.py -k matmul``.
@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_tinytorch import autograd_properties as properties
+from pytest_tinytorch.autograd_properties import run_property
 from pytest_tinytorch.op_registry import registered_ops
 from pytest_tinytorch.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
 
@@ -30,51 +31,40 @@ def each_op(ops=OPS):
     return pytest.mark.parametrize("op", params)
 
 
-def draw_case(data, op):
-    return data.draw(op.strategy(), label=f"inputs of {op.name}")
-
-
 # -- per op -----------------------------------------------------------------------------------
 @each_op()
-@given(data=st.data(), seed=seeds())
-def test_vjp_matches_finite_differences(op, data, seed):
-    properties.check_vjp(op, draw_case(data, op), seed)
+def test_vjp_matches_finite_differences(op):
+    run_property(properties.check_vjp, op)
 
 
 @each_op()
-@given(data=st.data(), seed=seeds())
-def test_gradient_has_the_input_shape_and_dtype(op, data, seed):
-    properties.check_gradient_shapes(op, draw_case(data, op), seed)
+def test_gradient_has_the_input_shape_and_dtype(op):
+    run_property(properties.check_gradient_shapes, op)
 
 
 @each_op()
-@given(data=st.data(), seed=seeds())
-def test_gradient_is_linear_in_the_cotangent(op, data, seed):
-    properties.check_linearity(op, draw_case(data, op), seed)
+def test_gradient_is_linear_in_the_cotangent(op):
+    run_property(properties.check_linearity, op)
 
 
 @each_op()
-@given(data=st.data(), seed=seeds())
-def test_backward_twice_accumulates_and_zero_grad_resets(op, data, seed):
-    properties.check_backward_twice(op, draw_case(data, op), seed)
+def test_backward_twice_accumulates_and_zero_grad_resets(op):
+    run_property(properties.check_backward_twice, op)
 
 
 @each_op()
-@given(data=st.data(), seed=seeds())
-def test_inputs_not_mutated_and_gradients_not_aliased(op, data, seed):
-    properties.check_not_mutated_not_aliased(op, draw_case(data, op), seed)
+def test_inputs_not_mutated_and_gradients_not_aliased(op):
+    run_property(properties.check_not_mutated_not_aliased, op)
 
 
 @each_op()
-@given(data=st.data())
-def test_no_grad_and_detach_record_nothing(op, data):
-    properties.check_no_grad_and_detach(op, draw_case(data, op))
+def test_no_grad_and_detach_record_nothing(op):
+    run_property(properties.check_no_grad_and_detach, op)
 
 
 @each_op([op for op in OPS if op.fan_out])
-@given(data=st.data(), seed=seeds())
-def test_tensor_used_in_every_slot_accumulates(op, data, seed):
-    properties.check_fan_out(op, draw_case(data, op), seed)
+def test_tensor_used_in_every_slot_accumulates(op):
+    run_property(properties.check_fan_out, op)
 
 
 # -- stability ------------------------------------------------------------------------------
