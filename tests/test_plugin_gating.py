@@ -126,6 +126,7 @@ def test_status_shows_module_rows_and_the_next_command(course):
 def test_ide_run_of_a_milestone_test_runs_unknown_groups_quietly_first(course):
     result = course.run("milestones/01_first/test_first.py::test_training")
     result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["tinytorch: running integration group(s) 01_02 against the current code first*"])
     assert json.loads(course.state_file.read_text())["units"]["group:01_02"]["tests"]
 
 

@@ -3,6 +3,8 @@ autograd grade, curriculum hooks, progress history."""
 
 import json
 
+import pytest
+
 from pytest_tinytorch.state import read_progress
 
 pytest_plugins = ["pytester"]
@@ -154,3 +156,12 @@ def test_history_records_when_each_unit_first_passed(course):
     assert later["groups"]["01_02"] == first_pass
     assert set(later["groups"]) == {"01_02", "03_03"}
     assert read_progress(course.path / "nowhere").history == {"modules": {}, "groups": {}, "milestones": {}}
+
+
+def test_pytest_json_report_gets_a_tinytorch_section(course):
+    pytest.importorskip("pytest_jsonreport")
+    course.run("--json-report", "--json-report-file=full.json")
+    section = json.loads((course.path / "full.json").read_text())["tinytorch"]
+    assert section["schema"] == "tinytorch-report"
+    assert section["milestones"]["first"]["state"] == "COMPLETE"
+    assert len(section["tests"]) == 10

@@ -165,9 +165,12 @@ class TestIndex:
         self.file_patterns = file_patterns or ["test_*.py", "*_test.py"]
         self.cache: dict = cache if cache is not None else {}
         self.files: dict[str, set[str]] = {}
-        for relpath in sorted(self._test_files(search_roots)):
+        scanned = sorted(self._test_files(search_roots))
+        for relpath in scanned:
             for unit in self._units_of_file(relpath):
                 self.files.setdefault(unit, set()).add(relpath)
+        for relpath in set(self.cache) - set(scanned):  # forget deleted or moved files
+            del self.cache[relpath]
         for group in curriculum.groups:  # a group's own file counts even outside testpaths
             if (self.rootdir / group.test_file).is_file():
                 self.files.setdefault(unit_key("group", group.name), set()).add(group.test_file)

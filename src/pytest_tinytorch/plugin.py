@@ -238,6 +238,10 @@ class TinyTorchPlugin:
             and not group_covered(group)
         }
         if unknown:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"tinytorch: running integration group(s) {', '.join(sorted(unknown))} "
+                                    "against the current code first, to decide the milestone gates")
             self.quiet_run(sorted(unit_key("group", g) for g in unknown))
         self.gates = {m.name: self.evaluation.gate(m, group_covered) for m in milestones}
 
