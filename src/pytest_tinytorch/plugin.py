@@ -97,6 +97,25 @@ def pytest_cmdline_main(config):
         config._ensure_unconfigure()
 
 
+class DeferredGates:
+    """Registered only when a gate waits for this run's groups: checks each milestone test
+    against the group failures seen so far (in a serial run, all of them: milestone tests
+    run last). Kept apart so that runs without deferred gates pay no per-test hook."""
+
+    def __init__(self, plugin: "TinyTorchPlugin"):
+        self.plugin = plugin
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        plugin = self.plugin
+        name = plugin.tags.get(item.nodeid, {}).get("milestone")
+        gate = plugin.gates.get(name) if name else None
+        if gate is not None and gate.decision == "deferred":
+            reason = plugin._failed_in_this_run(plugin.curriculum.milestone(name))
+            if reason:
+                plugin.skip_locked(item, reason)
+
+
 class TinyTorchPlugin:
     """Per-process plugin state; the controller also owns the course, the state and the run."""
 
@@ -139,7 +158,13 @@ class TinyTorchPlugin:
                     self.config.args = paths
         if self.is_worker:
             gates = self.config.workerinput.get("tinytorch_gates", {})
-            self.gates = {name: Gate(*gate) for name, gate in gates.items()}
+            self.set_gates({name: Gate(*gate) for name, gate in gates.items()})
+
+    def set_gates(self, gates: dict[str, Gate]) -> None:
+        self.gates = gates
+        deferred = any(gate.decision == "deferred" for gate in gates.values())
+        if deferred and not self.config.pluginmanager.has_plugin("tinytorch-deferred-gates"):
+            self.config.pluginmanager.register(DeferredGates(self), "tinytorch-deferred-gates")
 
     def _milestone_paths(self, milestone) -> list[str]:
         index = self._index({})
@@ -243,7 +268,7 @@ class TinyTorchPlugin:
                 reporter.write_line(f"tinytorch: running integration group(s) {', '.join(sorted(unknown))} "
                                     "against the current code first, to decide the milestone gates")
             self.quiet_run(sorted(unit_key("group", g) for g in unknown))
-        self.gates = {m.name: self.evaluation.gate(m, group_covered) for m in milestones}
+        self.set_gates({m.name: self.evaluation.gate(m, group_covered) for m in milestones})
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):  # xdist controller, one call per worker
@@ -281,6 +306,7 @@ class TinyTorchPlugin:
             items[:] = keep
         # milestone tests last, so that a serial run knows its groups' outcomes first
         items.sort(key=lambda item: self.tags[item.nodeid]["milestone"] is not None)
+        self.gate_closed_items(items)
 
     def pytest_collection_finish(self, session):
         self.recorder.add_collection(self.tags, [item.nodeid for item in session.items])
@@ -289,18 +315,18 @@ class TinyTorchPlugin:
             self.config.workeroutput["tinytorch_selected"] = [item.nodeid for item in session.items]
 
     # -- every process: running -------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item):
-        name = self.tags.get(item.nodeid, {}).get("milestone")
-        gate = self.gates.get(name) if name else None
-        if gate is None or gate.decision == "open":
-            return
-        reason = gate.reason
-        if gate.decision == "deferred":
-            reason = self._failed_in_this_run(self.curriculum.milestone(name))
-        if reason:  # a skip mark (not pytest.skip) so that the skip points at the test
-            item.user_properties.append((GATED_PROPERTY, True))
-            item.add_marker(pytest.mark.skip(reason=reason))
+    def gate_closed_items(self, items) -> None:
+        """Skip the tests of milestones whose gate is closed (a skip mark points at the test)."""
+        for item in items:
+            name = self.tags[item.nodeid]["milestone"]
+            gate = self.gates.get(name) if name else None
+            if gate is not None and gate.decision == "closed":
+                self.skip_locked(item, gate.reason)
+
+    @staticmethod
+    def skip_locked(item, reason: str) -> None:
+        item.user_properties.append((GATED_PROPERTY, True))
+        item.add_marker(pytest.mark.skip(reason=reason))
 
     def _failed_in_this_run(self, milestone) -> str:
         """Why a deferred milestone is locked by failures already seen in this run ('' if none)."""
@@ -318,14 +344,16 @@ class TinyTorchPlugin:
         return f"{milestone.label} is LOCKED: {'; '.join(parts)}. Run: {command}" if parts else ""
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        report = yield
-        if call.excinfo is not None and report.failed:
-            notes = getattr(call.excinfo.value, "__notes__", None) or []
+    def pytest_runtest_call(self, item):
+        """Keep hypothesis's minimal failing example (``__notes__``) on the test's reports."""
+        try:
+            return (yield)
+        except BaseException as error:
+            notes = getattr(error, "__notes__", None) or []
             examples = [note for note in notes if isinstance(note, str) and note.startswith("Falsifying")]
-            if examples:  # a new list: report.user_properties is the item's own list
-                report.user_properties = [*report.user_properties, (EXAMPLE_PROPERTY, "\n".join(examples))]
-        return report
+            if examples:
+                item.user_properties.append((EXAMPLE_PROPERTY, "\n".join(examples)))
+            raise
 
     def pytest_runtest_logreport(self, report):
         self.recorder.add_report(report)
