@@ -31,9 +31,12 @@ class QuietRun:
 
 
 def worker_count(setting: str) -> int:
-    """Workers for a quiet run: ``auto`` is one per CPU when pytest-xdist is installed."""
+    """Workers for a quiet run: ``auto`` is one per CPU when pytest-xdist is installed, and
+    none inside an xdist worker (whose siblings already keep the CPUs busy)."""
     if setting.strip().lower() != "auto":
         return int(setting)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return 0
     try:
         import xdist  # noqa: F401
     except ImportError:
