@@ -205,14 +205,17 @@ class TinyTorchPlugin:
         self.course = Course(self.curriculum, self.rootdir, index, Fingerprinter(self.rootdir, sources))
         self.evaluation = Evaluation(self.course, self.state)
 
-    def quiet_run(self, units: list[str]) -> str:
+    def quiet_run(self, units: list[str], write_line) -> None:
+        """Re-run ``units`` in a child pytest and adopt the state it leaves."""
         files = sorted({f for unit in units for f in self.course.test_files(unit)})
         workers = worker_count(self.config.getini("tinytorch_rerun_workers"))
         result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state, workers)
+        if result.returncode not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            tail = "\n".join(result.output.strip().splitlines()[-15:])
+            write_line(f"tinytorch: the quiet re-run ended with exit code {result.returncode}:\n{tail}")
         self.state = result.state
         self.course.index.cache = self.state.scan_cache
         self.evaluation = Evaluation(self.course, self.state)
-        return result.output
 
     # -- which files does this run cover (decided before collection) -------------------------
     def _argument_paths(self) -> list[tuple[Path, bool]]:
@@ -264,10 +267,10 @@ class TinyTorchPlugin:
         }
         if unknown:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"tinytorch: running integration group(s) {', '.join(sorted(unknown))} "
-                                    "against the current code first, to decide the milestone gates")
-            self.quiet_run(sorted(unit_key("group", g) for g in unknown))
+            write_line = reporter.write_line if reporter is not None else print
+            write_line(f"tinytorch: running integration group(s) {', '.join(sorted(unknown))} "
+                       "against the current code first, to decide the milestone gates")
+            self.quiet_run(sorted(unit_key("group", g) for g in unknown), write_line)
         self.set_gates({m.name: self.evaluation.gate(m, group_covered) for m in milestones})
 
     @pytest.hookimpl(optionalhook=True)
@@ -476,7 +479,7 @@ class TinyTorchPlugin:
         ]
         if stale and not in_quiet_run():
             writer.line(f"re-running against the current code: {', '.join(stale)} ...")
-            self.quiet_run(stale)
+            self.quiet_run(stale, writer.line)
         self._settle()
         self.write_outputs()
         writer.line(render_status(self.evaluation))
