@@ -3,7 +3,8 @@
 1. Overhead on a synthetic suite of 2,000 trivial tests (20 files of 100): median wall time
    of ``pytest -q`` with the plugin against ``pytest -q -p no:tinytorch``, run alternately
    in fresh subprocesses. Target: under 5 %.
-2. Fingerprinting the installed ``tinytorch`` package. Target: under 50 ms.
+2. Fingerprinting the installed ``tinytorch`` package, and every unit of the curriculum
+   (warm and cold test-file scan). Target: under 50 ms.
 3. ``pytest --tinytorch-status`` on this repository with a fresh state (an empty cache
    directory, so every group is re-run quietly), then again with the state it left.
    Target: under 3 s.
@@ -23,7 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_tinytorch.curriculum import default_curriculum
 from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
+from pytest_tinytorch.gating import Course
+from pytest_tinytorch.membership import TestIndex
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 FILES, TESTS_PER_FILE = 20, 100
@@ -66,22 +70,42 @@ def overhead(repeats: int) -> dict[str, tuple[float, float]]:
                 for key, values in runs.items()}
 
 
-def fingerprint_milliseconds(repeats: int = 20) -> float:
+def fingerprint_milliseconds(repeats: int = 20) -> tuple[float, float, float]:
+    """Median ms to fingerprint the sources alone, then every unit of the curriculum with a
+    cold test-file index (a syntax-tree scan of every test file that may call a marker) and
+    with a warm one (the scan cache kept in the state: only changed files are parsed)."""
     roots = default_source_roots()
-    times = []
+    sources, cold, warm = [], [], []
+    curriculum = default_curriculum()
+    testpaths = [REPOSITORY / name for name in ("modules", "milestones", "tests")]
+
+    def every_unit(cache: dict) -> float:
+        start = time.perf_counter()
+        index = TestIndex(REPOSITORY, testpaths, ["test_*.py"], curriculum, cache)
+        course = Course(curriculum, REPOSITORY, index, Fingerprinter(REPOSITORY, roots))
+        for unit in course.units():
+            course.fingerprint(unit)
+        return 1000 * (time.perf_counter() - start)
+
     for _ in range(repeats):
         start = time.perf_counter()
         Fingerprinter(REPOSITORY, roots)
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+        sources.append(1000 * (time.perf_counter() - start))
+        cache: dict = {}
+        cold.append(every_unit(cache))
+        warm.append(every_unit(cache))
+    return statistics.median(sources), statistics.median(cold), statistics.median(warm)
 
 
-def status_seconds() -> tuple[float, float]:
+def status_seconds() -> tuple[tuple[float, float], ...]:
+    """(wall, CPU) of: status with a fresh state, status with the state it left, and
+    pytest's own start-up on this repository (``--markers`` without the plugin) to compare."""
     with tempfile.TemporaryDirectory(prefix="tinytorch-status-") as cache:
         command = [sys.executable, "-m", "pytest", "--tinytorch-status", "-o", f"cache_dir={cache}"]
         fresh = run_seconds(command, REPOSITORY)
         current = run_seconds(command, REPOSITORY)
-        return fresh, current
+        startup = run_seconds([sys.executable, "-m", "pytest", "--markers", "-p", "no:tinytorch"], REPOSITORY)
+        return fresh, current, startup
 
 
 def main() -> None:
@@ -95,11 +119,14 @@ def main() -> None:
               f"{without_plugin:.3f} s without (-p no:tinytorch): overhead "
               f"{100 * (with_plugin / without_plugin - 1):+.1f}% ({1000 * (with_plugin - without_plugin):+.0f} ms), "
               f"median of {arguments.repeats}")
-    print(f"fingerprint of the tinytorch sources: {fingerprint_milliseconds():.1f} ms (median of 20)")
-    (fresh, fresh_cpu), (current, current_cpu) = status_seconds()
-    print(f"pytest --tinytorch-status on this repository: {fresh:.2f} s wall with a fresh state "
-          f"(re-runs every group, the autograd grader included), {current:.2f} s wall "
-          f"({current_cpu:.2f} s CPU) with the state it left")
+    sources, cold, warm = fingerprint_milliseconds()
+    print(f"fingerprint of the tinytorch sources: {sources:.1f} ms; of every unit: {warm:.1f} ms "
+          f"with the scan cache of the state, {cold:.1f} ms with a cold scan (first run) (medians of 20)")
+    (fresh, fresh_cpu), (current, current_cpu), (startup, startup_cpu) = status_seconds()
+    print(f"pytest --tinytorch-status on this repository: {fresh:.2f} s wall ({fresh_cpu:.2f} s CPU) "
+          f"with a fresh state (re-runs every group, the autograd grader included); "
+          f"{current:.2f} s wall ({current_cpu:.2f} s CPU) with the state it left; "
+          f"pytest's own start-up (--markers -p no:tinytorch): {startup:.2f} s wall ({startup_cpu:.2f} s CPU)")
 
 
 if __name__ == "__main__":
