@@ -66,6 +66,22 @@ def test_a_bad_arity_is_refused():
         register_op("nothing", abs, arity=0, cases=elementwise_cases(), domain="real", module="tensor")
 
 
+def test_core_ops_are_graded_in_group_05_07_and_later_ops_in_their_own_group(new_rule):
+    assert {op_registry.grading_group(op) for op in registered_ops()} == {"05_07"}
+    for module, group in [("tensor", "05_07"), ("autograd", "05_07"), ("training", "05_07"),
+                          ("spatial", "08_09"), ("attention", "10_14")]:
+        op = register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module=module, replace=True)
+        assert op_registry.grading_group(op) == group
+
+
+def test_the_module_must_be_a_curriculum_module():
+    from pytest_tinytorch.curriculum import CurriculumError
+
+    with pytest.raises(CurriculumError, match="unknown module 'convolutions'; expected one of: 01_tensor"):
+        register_op("nothing", abs, arity=1, cases=elementwise_cases(), domain="real", module="convolutions")
+    assert "nothing" not in {op.name for op in registered_ops()}
+
+
 def test_an_unknown_op_name_lists_the_registered_ones():
     with pytest.raises(RegistryError, match="registered: abs, add"):
         get_op("convolve")

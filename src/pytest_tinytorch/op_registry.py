@@ -30,6 +30,8 @@ from hypothesis.strategies import SearchStrategy
 from pytest_tinytorch.curriculum import default_curriculum
 
 DECLARATIONS_PACKAGE = "pytest_tinytorch.graded_ops"
+AUTOGRAD_GROUP = "05_07"
+"""The integration group of module 05 (autograd): where the backward rules of ops 01-05 are graded."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def register_op(
         )
     if arity is not None and arity < 1:
         raise RegistryError(f"op {name!r}: arity must be a positive number of tensors or None; got {arity}")
+    module = default_curriculum().module(module).name  # unknown names raise, listing the valid ones
     op = DifferentiableOp(name, call, cases, arity, domain, module, fan_out)
     _REGISTRY[name] = op
     return op
@@ -122,6 +125,17 @@ def registered_ops() -> list[DifferentiableOp]:
     """Every declared op, sorted by name."""
     load_declarations()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def grading_group(op: DifferentiableOp) -> str:
+    """The integration group whose tests grade ``op``'s gradient: 05_07 for the ops of modules
+    01-05 (their backward rules are module 05 work), the op's own group for a later module's op
+    (``conv2d`` of 09 spatial: 08_09), so that solving modules through group k passes group k
+    without any later module's work."""
+    curriculum = default_curriculum()
+    order = [group.name for group in curriculum.groups]
+    own = curriculum.group_of_module(op.module).name
+    return max(own, AUTOGRAD_GROUP, key=order.index)
 
 
 def get_op(name: str) -> DifferentiableOp:
