@@ -170,7 +170,14 @@ class SyntheticCourse:
         return self.path / ".pytest_cache/d/tinytorch/state.json"
 
 
+OUTER_ENVIRONMENT = ("GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER",
+                     "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID", "TINYTORCH_QUIET_RUN")
+"""Variables of the run that hosts these tests, which must not leak into the synthetic runs."""
+
+
 @pytest.fixture
-def course(pytester: pytest.Pytester) -> SyntheticCourse:
+def course(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> SyntheticCourse:
+    for name in OUTER_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     return SyntheticCourse(pytester)
 
