@@ -180,3 +180,26 @@ def test_milestone_option_rejects_an_unknown_name(course):
     result = course.run("--milestone=thrid")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--milestone: unknown milestone 'thrid'; expected one of: first, second"])
+
+
+def test_files_with_computed_group_markers_are_learned_from_collection(course):
+    course.edit_implementation("def neg(a):", "def double(a):\n    return 2 * a\n\n\ndef neg(a):")
+    course.write("modules/tests/test_computed_group.py", '''
+        import pytest
+        from mypkg import double
+
+        GROUP = "03_" + "03"  # no scan can read this: the plugin learns it when collecting
+
+        @pytest.mark.integration(GROUP)
+        def test_double():
+            assert double(4) == 8
+    ''')
+    course.run()
+    course.edit_implementation("return 2 * a", "return 3 * a")
+    _result, report = course.run_with_report("modules/tests/integration/test_modules_03_03.py")
+    assert "modules/tests/test_computed_group.py" in report["groups"]["03_03"]["test_files"]
+    assert report["groups"]["03_03"]["state"] == "not run"  # its other file has not run
+    status = course.status()
+    status.stdout.fnmatch_lines([
+        "  03_03 (gamma..gamma) * failed * 1/2 tests; failing: modules/tests/test_computed_group.py::test_double",
+    ])

@@ -155,25 +155,29 @@ def marker_calls(source: str) -> list[tuple[str, str | None]]:
 class TestIndex:
     """The test files of every unit, found by path and by a syntax-tree scan, never imported.
 
-    ``cache`` maps a file to (mtime_ns, size, units); it is kept in the plugin's state so that
-    only changed files are parsed again.
+    ``cache`` maps a file to [mtime_ns, size, units]; it is kept in the plugin's state so that
+    only changed files are parsed again. ``learned`` has the same shape and holds the units
+    seen when the file was last collected: it covers markers whose argument is computed
+    (``integration(grading_group(op))``), which no scan can read.
     """
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, rootdir: Path, search_roots: list[Path], file_patterns: list[str],
-                 curriculum: Curriculum, cache: dict | None = None):
+                 curriculum: Curriculum, cache: dict | None = None, learned: dict | None = None):
         self.rootdir = Path(rootdir)
         self.curriculum = curriculum
         self.file_patterns = file_patterns or ["test_*.py", "*_test.py"]
         self.cache: dict = cache if cache is not None else {}
+        self.learned: dict = learned if learned is not None else {}
         self.files: dict[str, set[str]] = {}
         scanned = sorted(self._test_files(search_roots))
         for relpath in scanned:
             for unit in self._units_of_file(relpath):
                 self.files.setdefault(unit, set()).add(relpath)
-        for relpath in set(self.cache) - set(scanned):  # forget deleted or moved files
-            del self.cache[relpath]
+        for known in (self.cache, self.learned):
+            for relpath in set(known) - set(scanned):  # forget deleted or moved files
+                del known[relpath]
         for group in curriculum.groups:  # a group's own file counts even outside testpaths
             if (self.rootdir / group.test_file).is_file():
                 self.files.setdefault(unit_key("group", group.name), set()).add(group.test_file)
@@ -214,16 +218,18 @@ class TestIndex:
             stat = path.stat()
         except OSError:
             return []
+        learned = self.learned.get(relpath)
+        extra = learned[2] if learned and learned[:2] == [stat.st_mtime_ns, stat.st_size] else []
         cached = self.cache.get(relpath)
         if cached and cached[0] == stat.st_mtime_ns and cached[1] == stat.st_size:
-            return list(cached[2])
+            return sorted({*cached[2], *extra})
         units = {unit_key(kind, name) for kind, name in units_by_path(relpath, self.curriculum).items()}
         source = path.read_text(encoding="utf-8", errors="replace")
         if MARKER_CALL.search(source):  # parse only files that may call a marker
             for marker, name in marker_calls(source):
                 units.update(self._known_unit(marker, name))
         self.cache[relpath] = [stat.st_mtime_ns, stat.st_size, sorted(units)]
-        return sorted(units)
+        return sorted({*units, *extra})
 
     def _known_unit(self, marker: str, name: str | None) -> list[str]:
         """The unit a marker call names, or nothing when the name is not in the curriculum."""

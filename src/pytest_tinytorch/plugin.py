@@ -183,10 +183,11 @@ class TinyTorchPlugin:
             return {unit_key("milestone", name)} | {unit_key("group", g) for g in milestone.requires}
         return None
 
-    def _index(self, cache: dict) -> TestIndex:
+    def _index(self, cache: dict, learned: dict | None = None) -> TestIndex:
         testpaths = self.config.getini("testpaths") or ["."]
         roots = [self.rootdir / path for path in testpaths]
-        return TestIndex(self.rootdir, roots, self.config.getini("python_files"), self.curriculum, cache)
+        return TestIndex(self.rootdir, roots, self.config.getini("python_files"), self.curriculum,
+                         cache, learned)
 
     def prepare(self) -> None:
         """Controller: load the state, find the unit files, fingerprint the code."""
@@ -201,9 +202,34 @@ class TinyTorchPlugin:
         if warning:
             self.config.issue_config_time_warning(TinyTorchWarning(warning), stacklevel=2)
         sources = self.config.getini("tinytorch_sources") or default_source_roots()
-        index = self._index(self.state.scan_cache)
-        self.course = Course(self.curriculum, self.rootdir, index, Fingerprinter(self.rootdir, sources))
+        self.course = Course(self.curriculum, self.rootdir, self._index(self.state.scan_cache, self.state.learned_units),
+                             Fingerprinter(self.rootdir, sources))
         self.evaluation = Evaluation(self.course, self.state)
+
+    def learn_membership(self) -> None:
+        """Remember which units each collected file holds (markers with computed arguments
+        included), and re-index, so that this run is merged with the complete file sets."""
+        narrowed = self.narrowed_files()
+        by_file: dict[str, set[str]] = {}
+        for nodeid, tags in self.recorder.items.items():
+            by_file.setdefault(nodeid.split("::")[0], set()).update(units_of(tags))
+        learned = self.state.learned_units
+        changed = False
+        for relpath, units in by_file.items():
+            try:
+                stat = (self.rootdir / relpath).stat()
+            except OSError:
+                continue
+            key = [stat.st_mtime_ns, stat.st_size]
+            old = learned.get(relpath)
+            if relpath in narrowed and old and old[:2] == key:
+                units = units | set(old[2])  # a partial collection only adds
+            entry = [*key, sorted(units)]
+            if entry != old:
+                learned[relpath], changed = entry, True
+        if changed:
+            self.course = Course(self.curriculum, self.rootdir, self._index(self.state.scan_cache, learned),
+                                 self.course.fingerprinter)
 
     def quiet_run(self, units: list[str], write_line) -> None:
         """Re-run ``units`` in a child pytest and adopt the state it leaves."""
@@ -214,7 +240,8 @@ class TinyTorchPlugin:
             tail = "\n".join(result.output.strip().splitlines()[-15:])
             write_line(f"tinytorch: the quiet re-run ended with exit code {result.returncode}:\n{tail}")
         self.state = result.state
-        self.course.index.cache = self.state.scan_cache
+        self.course = Course(self.curriculum, self.rootdir,
+                             self._index(self.state.scan_cache, self.state.learned_units), self.course.fingerprinter)
         self.evaluation = Evaluation(self.course, self.state)
 
     # -- which files does this run cover (decided before collection) -------------------------
@@ -387,6 +414,7 @@ class TinyTorchPlugin:
             return
         self.finished = True
         if self.recorder.collected or self.recorder.results or self.recorder.collection_errors:
+            self.learn_membership()
             merge_run(self.course, self.state, self.recorder, self.narrowed_files())
         self._settle()
         self.write_outputs()

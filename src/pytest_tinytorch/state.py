@@ -58,7 +58,8 @@ class ProgressState:
     history: dict[str, dict] = field(
         default_factory=lambda: {"modules": {}, "groups": {}, "milestones": {}}
     )
-    scan_cache: dict[str, list] = field(default_factory=dict)
+    scan_cache: dict[str, list] = field(default_factory=dict)  # file -> [mtime_ns, size, units]
+    learned_units: dict[str, list] = field(default_factory=dict)  # same, from collected markers
 
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "version": VERSION, **asdict(self)}
@@ -74,7 +75,7 @@ class ProgressState:
         try:
             units = {key: UnitRecord(**record) for key, record in data["units"].items()}
             state = cls(units, dict(data["milestone_states"]), dict(data["history"]),
-                        dict(data.get("scan_cache", {})))
+                        dict(data.get("scan_cache", {})), dict(data.get("learned_units", {})))
             for kind in ("modules", "groups", "milestones"):
                 if not isinstance(state.history.setdefault(kind, {}), dict):
                     raise TypeError(f"history.{kind} is not an object")
