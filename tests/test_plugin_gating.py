@@ -91,7 +91,7 @@ def test_edited_code_makes_records_stale_and_status_recomputes_them(course):
     status = course.status()
     assert status.ret == 0
     status.stdout.fnmatch_lines([
-        "re-running against the current code: group:01_02, group:03_03 ...",
+        "re-running against the current code: integration group 01_02, integration group 03_03 ...",
         "Integration groups",
         "  01_02 (alpha..beta) * passed * 3/3 tests",
         "  03_03 (gamma..gamma) * passed * 1/1 tests",
@@ -99,7 +99,7 @@ def test_edited_code_makes_records_stale_and_status_recomputes_them(course):
     course.break_neg()
     status = course.status()
     status.stdout.fnmatch_lines([
-        "re-running against the current code: group:01_02, group:03_03 ...",
+        "re-running against the current code: integration group 01_02, integration group 03_03 ...",
         "  03_03 (gamma..gamma) * failed * 0/1 tests; failing: *test_modules_03_03.py::test_neg",
         "  Milestone 2: Second * LOCKED * requires 01_02, 03_03",
         "Next: pytest --milestone=first",

@@ -43,6 +43,15 @@ MARKERS = [
 NARROWING_OPTIONS = ("keyword", "markexpr", "deselect", "lf", "stepwise", "tinytorch_only")
 
 
+def describe_units(units: list[str]) -> str:
+    """``["group:01_04", "autograd"]`` -> ``integration group 01_04, the autograd grade``."""
+    names = {"group": "integration group", "module": "module", "milestone": "milestone"}
+    return ", ".join(
+        "the autograd grade" if unit == AUTOGRAD else f"{names[unit.split(':')[0]]} {unit.split(':', 1)[1]}"
+        for unit in units
+    )
+
+
 class TinyTorchWarning(pytest.PytestWarning):
     """Something the plugin had to work around (an unusable state file)."""
 
@@ -506,7 +515,7 @@ class TinyTorchPlugin:
             if self.evaluation.unit_state(unit) in ("stale", "not run") and self.course.test_files(unit)
         ]
         if stale and not in_quiet_run():
-            writer.line(f"re-running against the current code: {', '.join(stale)} ...")
+            writer.line(f"re-running against the current code: {describe_units(stale)} ...")
             self.quiet_run(stale, writer.line)
         self._settle()
         self.write_outputs()
