@@ -21,7 +21,9 @@ import pytest
 from pytest_tinytorch.badge import write_badge
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
 from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
-from pytest_tinytorch.gating import COMPLETE, LOCKED, UNLOCKED, Course, Evaluation, Gate, merge_run
+from pytest_tinytorch.gating import (
+    COMPLETE, FAILED, LOCKED, NOT_BUILT, NOT_RUN, STALE, UNLOCKED, Course, Evaluation, Gate, merge_run,
+)
 from pytest_tinytorch.gradescope import write_gradescope
 from pytest_tinytorch.membership import (
     AUTOGRAD, TestIndex, item_tags, marker_errors, unit_key, units_by_path, units_of,
@@ -296,11 +298,12 @@ class TinyTorchPlugin:
         ]
         group_covered = lambda name: all(  # noqa: E731
             self.covers(f) for f in self.course.test_files(unit_key("group", name)))
-        unknown = {
-            group for m in milestones for group in m.requires
-            if self.evaluation.unit_state(unit_key("group", group)) in ("stale", "not run")
-            and not group_covered(group)
-        }
+        unknown = set()
+        for milestone in milestones:
+            states = self.evaluation.group_states(milestone)
+            if any(state in (FAILED, NOT_BUILT) for state in states.values()):
+                continue  # locked whatever the unknown groups would say
+            unknown |= {g for g, state in states.items() if state in (STALE, NOT_RUN) and not group_covered(g)}
         if unknown:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             write_line = reporter.write_line if reporter is not None else print
@@ -512,7 +515,7 @@ class TinyTorchPlugin:
         self.prepare()
         stale = [
             unit for unit in [*(unit_key("group", g.name) for g in self.curriculum.groups), AUTOGRAD]
-            if self.evaluation.unit_state(unit) in ("stale", "not run") and self.course.test_files(unit)
+            if self.evaluation.unit_state(unit) in (STALE, NOT_RUN) and self.course.test_files(unit)
         ]
         if stale and not in_quiet_run():
             writer.line(f"re-running against the current code: {describe_units(stale)} ...")
