@@ -79,7 +79,7 @@ def test_non_numeric_data_is_refused_with_its_dtype():
         Tensor(["a", "b"])
 
 
-def test_tensor_of_a_tensor_copies_nothing_and_converts_dtype():
+def test_tensor_of_a_tensor_takes_its_data_and_dtype_argument():
     x = Tensor([1.0, 2.0])
     assert Tensor(x).dtype == np.float32
     np.testing.assert_array_equal(Tensor(x).data, [1.0, 2.0])
