@@ -20,6 +20,7 @@ import pytest
 
 from pytest_tinytorch import plugin
 from pytest_tinytorch.curriculum import default_curriculum
+from pytest_tinytorch.membership import TestIndex, unit_key
 from pytest_tinytorch.release import release
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -47,9 +48,11 @@ def run_in(edition: Path, *arguments: str) -> subprocess.CompletedProcess:
 
 
 def pytest_in(edition: Path, *arguments: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run pytest in the edition (state kept in the edition's own cache dir); return its report."""
     report = edition / "progression-report.json"
+    report.unlink(missing_ok=True)
     completed = run_in(
-        edition, "-m", "pytest", "-p", "no:randomly", "-o", f"cache_dir={edition / '.cache'}",
+        edition, "-m", "pytest", "-o", f"cache_dir={edition / '.cache'}", "-o", "addopts=",
         f"--tinytorch-report={report}", *arguments,
     )
     data = json.loads(report.read_text()) if report.exists() else {}
@@ -92,23 +95,35 @@ def test_a_fresh_edition_shows_every_milestone_locked_without_crashing(fresh_edi
     assert "Traceback" not in completed.stdout + completed.stderr
 
 
+def group_files(group) -> list[str]:
+    """The test files of a group, found as the plugin finds them (its own file, marked files)."""
+    index = TestIndex(REPOSITORY, [REPOSITORY / "modules"], [], CURRICULUM)
+    return index.files_of(unit_key("group", group.name))
+
+
 @pytest.mark.parametrize("group", BUILT_GROUPS, ids=[g.name for g in BUILT_GROUPS])
 def test_solutions_through_a_group_pass_it_and_fail_the_next(group, tmp_path):
+    """Groups 1..k run in full and pass; group k+1 runs until its first failure (``-x``):
+    one failing test is enough to fail a group, and the rest of a stubbed group is slow."""
     index = CURRICULUM.groups.index(group)
     last_module = CURRICULUM.module(group.modules[-1]).number
     edition = tmp_path / f"through_{last_module:02d}"
     release(REPOSITORY, edition, solutions_through=last_module)
-    completed, report = pytest_in(edition, "-q", "modules/tests/integration")
+    earlier_files = [f for g in CURRICULUM.groups[: index + 1] for f in group_files(g)]
+    completed, report = pytest_in(edition, "-q", *earlier_files)
     output = completed.stdout[-4000:] + completed.stderr[-2000:]
+    assert completed.returncode == 0, output
+    following = CURRICULUM.groups[index + 1] if index + 1 < len(CURRICULUM.groups) else None
+    if following is not None and (REPOSITORY / following.test_file).is_file():
+        completed, report = pytest_in(edition, "-q", "-x", *group_files(following))
+        output = completed.stdout[-4000:] + completed.stderr[-2000:]
+        assert completed.returncode == 1, output
+        assert by_name(report, "groups")[following.name] == "failed", output
+    elif following is not None:
+        assert by_name(report, "groups")[following.name] == "not built yet"
     groups = by_name(report, "groups")
     for earlier in CURRICULUM.groups[: index + 1]:
         assert groups[earlier.name] == "passed", output
-    following = CURRICULUM.groups[index + 1] if index + 1 < len(CURRICULUM.groups) else None
-    if following is not None and (REPOSITORY / following.test_file).is_file():
-        assert groups[following.name] == "failed", output
-        assert completed.returncode == 1, output
-    elif following is not None:
-        assert groups[following.name] == "not built yet"
     milestones = by_name(report, "milestones")
     unlocked_through = CURRICULUM.milestone_of_group(group.name)
     for milestone in CURRICULUM.milestones:
