@@ -331,5 +331,5 @@ def test_relu_outlearns_sigmoid_and_the_curves_are_plotted(perceptron, tmp_path)
 
     X, y = make_spiral_data(n_points=50, noise=0.1, seed=3)
     path = tmp_path / "comparison.png"
-    result = perceptron.compare_activations(X, y, epochs=40, lr=2.0, hidden_dim=16, seed=0, path=path)
+    result = perceptron.compare_activations(X, y, epochs=40, lr=2.0, hidden_dim=8, seed=0, path=path)
     check_activation_comparison(result, epochs=40, path=path)
