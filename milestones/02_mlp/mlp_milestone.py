@@ -269,6 +269,8 @@ if __name__ == "__main__":
 # ## Part 3: Visualization
 # **Learning curves**: loss and accuracy per epoch, training and validation on the same axes.
 # A validation curve that turns upwards while the training loss keeps falling is overfitting.
+# (The Trainer averages the training measures over each epoch while the weights still change,
+# so in the first epochs the training curve trails the validation curve.)
 #
 # **Confusion matrix**: entry (i, j) counts test images of digit i predicted as j. The
 # diagonal is what the model gets right; the largest off-diagonal entries are the digits it
