@@ -53,16 +53,15 @@ class RunRecorder:
     """Collects one run's facts; plain data, no pytest objects kept."""
 
     items: dict[str, dict] = field(default_factory=dict)  # nodeid -> tags, before deselection
-    selected: set[str] = field(default_factory=set)  # nodeids left after deselection
     results: dict[str, TestResult] = field(default_factory=dict)
     collection_errors: dict[str, str] = field(default_factory=dict)  # file -> message
     collected: bool = False
 
-    def add_collection(self, items: dict[str, dict], selected) -> None:
-        """The collected tests (first collecting process wins; xdist workers agree)."""
+    def add_collection(self, items: dict[str, dict]) -> None:
+        """The collected tests, before deselection (first collecting process wins; xdist
+        workers agree). A deselected test has no result, so its file is not complete."""
         if not self.collected:
             self.items = dict(items)
-            self.selected = set(selected)
             self.collected = True
 
     def add_collect_report(self, report) -> None:

@@ -338,7 +338,6 @@ class TinyTorchPlugin:
             if relpath not in path_units:
                 path_units[relpath] = units_by_path(relpath, self.curriculum)
             self.tags[item.nodeid] = item_tags(item, path_units[relpath], self.curriculum)
-        self.recorder.items = dict(self.tags)
         allowed = self.selected_units()
         if allowed is not None:
             keep = [item for item in items if allowed & set(units_of(self.tags[item.nodeid]))]
@@ -351,10 +350,9 @@ class TinyTorchPlugin:
         self.gate_closed_items(items)
 
     def pytest_collection_finish(self, session):
-        self.recorder.add_collection(self.tags, [item.nodeid for item in session.items])
+        self.recorder.add_collection(self.tags)
         if self.is_worker:
             self.config.workeroutput["tinytorch_items"] = self.tags
-            self.config.workeroutput["tinytorch_selected"] = [item.nodeid for item in session.items]
 
     # -- every process: running -------------------------------------------------------------
     def gate_closed_items(self, items) -> None:
@@ -407,7 +405,7 @@ class TinyTorchPlugin:
     def pytest_testnodedown(self, node, error):
         output = getattr(node, "workeroutput", None) or {}
         if "tinytorch_items" in output:
-            self.recorder.add_collection(output["tinytorch_items"], output["tinytorch_selected"])
+            self.recorder.add_collection(output["tinytorch_items"])
 
     # -- controller: the end of the run -----------------------------------------------------
     @pytest.hookimpl(tryfirst=True)

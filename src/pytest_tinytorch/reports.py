@@ -10,7 +10,7 @@ import platform
 from importlib import metadata
 
 from pytest_tinytorch.gating import Evaluation
-from pytest_tinytorch.membership import AUTOGRAD, unit_key
+from pytest_tinytorch.membership import unit_key
 from pytest_tinytorch.outcomes import RunRecorder
 from pytest_tinytorch.state import now
 from pytest_tinytorch.status import total_score
@@ -98,5 +98,3 @@ def _tests(run: RunRecorder) -> list[dict]:
         })
     return tests
 
-
-__all__ = ["SCHEMA", "VERSION", "AUTOGRAD", "build_report", "versions"]
