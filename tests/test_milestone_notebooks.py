@@ -1,5 +1,6 @@
 """The milestone starters are notebooks: they convert with jupytext, set up Colab only on
-Colab, follow the course plan's template, and run no training when imported.
+Colab, follow the course plan's template, and run no training when imported; milestone 2's
+given data loader picks MNIST only when all of it is cached.
 
 Also (hidden from the student edition, since it needs the reference solutions): each starter
 is exactly its solution with every solution block replaced by a TODO, so the two cannot drift.
@@ -142,3 +143,23 @@ def test_the_starter_model_is_a_todo(name, model_class):
     starter = import_notebook(starter_path(name), f"starter_todo_check_{name}")
     with pytest.raises(NotImplementedError, match="TODO: Part 1"):
         getattr(starter, model_class)()
+
+
+def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tmp_path):
+    from pytest_tinytorch.milestone_code import load_milestone
+
+    mlp = load_milestone("mlp")
+    monkeypatch.setenv("TINYTORCH_DATA", str(tmp_path))
+    assert mlp.mnist_is_cached() is False
+    data = mlp.load_data()
+    assert data["name"] == "digits"
+    sizes = [len(data[key]) for key in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")]
+    assert sizes == [1150, 1150, 287, 287, 360, 360]
+    assert abs(data["X_train"].mean(axis=0)).max() < 1e-4, "features are standardized with training statistics"
+    names = [remote.name for files in mlp.MNIST_FILES.values() for remote in files]
+    (tmp_path / "mnist").mkdir()
+    for name in names[:-1]:
+        (tmp_path / "mnist" / name).write_bytes(b"")
+    assert mlp.mnist_is_cached() is False, "three of four MNIST files are not a cached MNIST"
+    (tmp_path / "mnist" / names[-1]).write_bytes(b"")
+    assert mlp.mnist_is_cached() is True
