@@ -11,8 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, settings
 
 from pytest_tinytorch import autograd_properties as properties
 from pytest_tinytorch.broken_autograd import RULE_DEFECTS, broken_engine, broken_rule
@@ -46,16 +45,10 @@ def grader_failure(op, checks=properties.PER_OP_PROPERTIES):
 
 
 def run_grader(check, strategy):
-    """Run ``check(example, seed)`` on examples of ``strategy`` without shrinking (for the
-    engine-level and stability properties); return the first error, or None."""
-
-    @NO_SHRINKING
-    @given(example=strategy, seed=seeds())
-    def run(example, seed):
-        check(example, seed)
-
+    """Run ``check(example, seed)`` on examples of ``strategy`` as the engine-level tests do
+    (``run_examples``), without shrinking; return the first error, or None."""
     try:
-        run()
+        properties.run_examples(check, "control", NO_SHRINKING, example=strategy, seed=seeds())
     except Exception as error:  # noqa: BLE001  (any failure counts as caught)
         return error
     return None
@@ -108,8 +101,9 @@ def test_grader_catches_a_broken_engine(defect, checks, op_names):
 
 def test_engine_properties_catch_overwritten_fan_out():
     with broken_engine("overwrites the gradient of a tensor used twice"):
-        assert run_grader(lambda composition, seed: properties.check_composition(composition, seed), compositions())
-        assert run_grader(properties.check_used_twice_accumulates, shapes().flatmap(real_arrays))
+        assert run_grader(lambda example, seed: properties.check_composition(example, seed), compositions())
+        assert run_grader(lambda example, seed: properties.check_used_twice_accumulates(example, seed),
+                          shapes().flatmap(real_arrays))
 
 
 def test_every_engine_control_is_caught_somewhere():
@@ -133,7 +127,7 @@ def test_stability_property_catches_a_softmax_without_the_max_shift(monkeypatch)
 
     monkeypatch.setattr(tinytorch.activations, "softmax", naive_softmax)
     error = run_grader(
-        lambda case, seed: properties.check_softmax_shift(case.inputs[0], case.params["dim"], 1000.0),
+        lambda example, seed: properties.check_softmax_shift(example.inputs[0], example.params["dim"], 1000.0),
         softmax_cases(),
     )
     assert isinstance(error, AssertionError) and "not finite" in str(error)
@@ -164,3 +158,23 @@ def test_falsifying_example_is_in_the_exception_notes():
     assert example.startswith("Falsifying example: vjp_of_mul(")
     # shrunk to the smallest shapes: two scalars
     assert re.search(r"case=OpCase\(inputs=\(array\([-\d.e]+\), array\([-\d.e]+\)\)", example), example
+
+
+def test_unwritten_work_fails_with_its_todo_and_without_shrinking():
+    """A student's TODO raises on every input: the property fails with that TODO, at once."""
+    from tinytorch import autograd
+
+    calls = []
+
+    def todo(grad, out, a):
+        calls.append(1)
+        raise NotImplementedError("TODO (05_autograd): exp_backward")
+
+    original = autograd.BACKWARD_RULES["exp"]
+    autograd.BACKWARD_RULES["exp"] = todo
+    try:
+        with pytest.raises(NotImplementedError, match="TODO \\(05_autograd\\): exp_backward"):
+            properties.run_property(properties.check_vjp, get_op("exp"))
+    finally:
+        autograd.BACKWARD_RULES["exp"] = original
+    assert len(calls) <= settings.default.max_examples + 5  # no shrinking

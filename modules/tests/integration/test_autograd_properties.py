@@ -14,11 +14,10 @@ milestone 2 never waits for later work. Run one op's tests with
 
 import numpy as np
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_tinytorch import autograd_properties as properties
-from pytest_tinytorch.autograd_properties import run_property
+from pytest_tinytorch.autograd_properties import run_examples, run_property
 from pytest_tinytorch.op_registry import grading_group, registered_ops
 from pytest_tinytorch.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
 
@@ -73,12 +72,6 @@ def test_tensor_used_in_every_slot_accumulates(op):
 
 
 # -- stability ------------------------------------------------------------------------------
-@pytest.mark.autograd_op("softmax")
-@given(case=softmax_cases(), shift=st.sampled_from([1000.0, -1000.0]))
-def test_softmax_unchanged_by_a_shift_of_1000(case, shift):
-    properties.check_softmax_shift(case.inputs[0], case.params["dim"], shift)
-
-
 @st.composite
 def extreme_logits(draw):
     """Logits (N, C) of about ±1000 (each entry's sign drawn), targets and a reduction."""
@@ -90,23 +83,29 @@ def extreme_logits(draw):
     return 1000.0 * signs.reshape(n, classes) + offsets, targets, reduction
 
 
+@pytest.mark.autograd_op("softmax")
+def test_softmax_unchanged_by_a_shift_of_1000():
+    run_examples(
+        lambda case, shift: properties.check_softmax_shift(case.inputs[0], case.params["dim"], shift),
+        "softmax_shift", case=softmax_cases(), shift=st.sampled_from([1000.0, -1000.0]),
+    )
+
+
 @pytest.mark.autograd_op("cross_entropy")
-@given(case=extreme_logits())
-def test_cross_entropy_finite_for_logits_of_1000_and_gradient_is_softmax_minus_one_hot(case):
-    properties.check_cross_entropy_extreme(*case)
+def test_cross_entropy_finite_for_logits_of_1000_and_gradient_is_softmax_minus_one_hot():
+    run_examples(lambda case: properties.check_cross_entropy_extreme(*case), "cross_entropy_of_extreme_logits",
+                 case=extreme_logits())
 
 
 # -- the engine: compositions, fan-out, detach -------------------------------------------------
-@given(composition=compositions(), seed=seeds())
-def test_random_compositions_obey_the_chain_rule(composition, seed):
-    properties.check_composition(composition, seed)
+def test_random_compositions_obey_the_chain_rule():
+    run_examples(properties.check_composition, "chain_rule", composition=compositions(), seed=seeds())
 
 
-@given(values=shapes().flatmap(real_arrays), seed=seeds())
-def test_tensor_used_by_several_ops_accumulates(values, seed):
-    properties.check_used_twice_accumulates(values, seed)
+def test_tensor_used_by_several_ops_accumulates():
+    run_examples(properties.check_used_twice_accumulates, "used_twice",
+                 values=shapes().flatmap(real_arrays), seed=seeds())
 
 
-@given(values=shapes().flatmap(real_arrays))
-def test_detach_blocks_the_gradient(values):
-    properties.check_detach_blocks_gradient(values)
+def test_detach_blocks_the_gradient():
+    run_examples(properties.check_detach_blocks_gradient, "detach", values=shapes().flatmap(real_arrays))
