@@ -22,6 +22,7 @@ gradient, and the op's other arguments (axis, targets, ...).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import prod
 
 import numpy as np
@@ -57,6 +58,7 @@ class OpCase:
 
 
 # -- shapes --------------------------------------------------------------------------------
+@lru_cache(maxsize=None)  # strategies are immutable; building them anew for each draw is slow
 def shapes(min_dims: int = 0, max_dims: int = MAX_DIMS, min_side: int = 1):
     """Array shapes with ``min_dims`` to ``max_dims`` dimensions and sides up to 4."""
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=MAX_SIDE)
@@ -80,6 +82,7 @@ def broadcastable_shapes(draw, count: int):
 
 
 # -- values, mapped into each domain ---------------------------------------------------------
+@lru_cache(maxsize=None)
 def _unit_arrays(shape):
     """Arrays of floats in [-1, 1]; the domains below map these into their ranges."""
     return hnp.arrays(np.float64, shape, elements=st.floats(-1.0, 1.0, allow_subnormal=False))
@@ -99,11 +102,13 @@ def _to_positive(unit: np.ndarray) -> np.ndarray:
     return _magnitudes(unit, SMALLEST_POSITIVE, LARGEST_MAGNITUDE)
 
 
+@lru_cache(maxsize=None)
 def real_arrays(shape):
     """Values in ±[1e-3, 3]: never 0, often small."""
     return _unit_arrays(shape).map(_to_real)
 
 
+@lru_cache(maxsize=None)
 def positive_arrays(shape):
     """Values in [0.01, 3]: the domain of log, sqrt and the base of pow."""
     return _unit_arrays(shape).map(_to_positive)
@@ -120,6 +125,7 @@ def distinct_arrays(draw, shape):
     return values.reshape(shape)
 
 
+@lru_cache(maxsize=None)
 def probability_arrays(shape):
     """Targets for binary cross-entropy: values in [0, 1], the ends included."""
     return _unit_arrays(shape).map(lambda unit: np.asarray(np.abs(unit)))
