@@ -1,9 +1,11 @@
 """The properties the autograd grader checks, as plain functions.
 
-The property tests (``modules/tests/integration/test_autograd_properties.py``) draw a case
-with hypothesis and call one of these; the negative controls (``tests/``) call the same
-functions against deliberately broken autograds. Each raises ``AssertionError`` (or
-``GradcheckError``, a subclass) with a message that says what was expected.
+The property tests (``modules/tests/integration/test_autograd_properties.py``) run these on
+hypothesis examples through ``run_property`` and ``run_examples`` (at the end of the per-op
+section); the negative controls (``tests/test_gradcheck_negative_controls.py``) run the same
+functions, the same way, against deliberately broken autograds. Each raises
+``AssertionError`` (or ``GradcheckError``, a subclass) with a message that says what was
+expected.
 
 Per-op properties take ``(op, case, seed)``: a registered op, an ``OpCase`` from its
 strategy, and a seed for the random cotangents. Everything is float64 unless stated.
@@ -17,6 +19,7 @@ from hypothesis import given
 from pytest_tinytorch.strategies import seeds
 from tinytorch import Tensor
 from tinytorch.gradcheck import gradcheck
+from tinytorch.gradcheck import random_cotangent as spread_cotangent
 
 LINEARITY_RTOL = 1e-9
 """Backward rules are linear in the incoming gradient; only rounding may differ."""
@@ -37,8 +40,6 @@ def call_op(op, case, leaves) -> Tensor:
 
 def random_cotangent(shape, seed: int, dtype=np.float64) -> np.ndarray:
     """The gradcheck cotangent: random signs, magnitudes over three orders (see gradcheck)."""
-    from tinytorch.gradcheck import random_cotangent as spread_cotangent
-
     return spread_cotangent(shape, np.random.default_rng(seed)).astype(dtype)
 
 
