@@ -112,7 +112,7 @@ class MilestoneValidator:
         entry = grading.milestones.get(self.milestone.name, {})
         rubric = entry.get("rubric", {}) if isinstance(entry, dict) else {}
         state = entry.get("state", "unknown") if isinstance(entry, dict) else str(entry)
-        score = round(sum(float(c.get("score", 0)) for c in rubric.values()), 6) if rubric else 0.0
+        score = float(entry.get("score", 0.0)) if isinstance(entry, dict) else 0.0
         passed = grading.status == "graded" and str(state).upper() == "COMPLETE"
         summary = f"{self.milestone.label}: {state}, rubric score {score:.0%}" + (
             f" ({grading.reason})" if grading.reason else "")
