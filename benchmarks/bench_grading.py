@@ -3,8 +3,9 @@
     python benchmarks/bench_grading.py                      # 20 solved copies, --jobs 2
     python benchmarks/bench_grading.py --copies 20 --jobs 2 --solutions-through 0
 
-Each copy is a student edition of this repository (by default with every solution kept, a
-student who finished everything, so that the whole suite really runs); the script grades
+Each copy is a student edition of this repository (by default with every solution kept and
+each milestone starter replaced by the milestone's reference solution: a student who finished
+everything, so that the whole suite really runs and scores full marks); the script grades
 them with the same function ``tito grade`` uses and prints the wall-clock time, the time per
 submission and the scores (which must all be equal: the copies are identical).
 """
@@ -39,6 +40,10 @@ def main() -> int:
     try:
         edition = workspace / "edition"
         release(REPOSITORY, edition, solutions_through=options.solutions_through)
+        if options.solutions_through == 19:
+            for solution in REPOSITORY.glob("milestones/*/*_solution.py"):
+                starter = solution.with_name(solution.name.replace("_solution.py", "_milestone.py"))
+                shutil.copyfile(solution, edition / starter.relative_to(REPOSITORY))
         copies = []
         for index in range(options.copies):
             copy = workspace / "class" / f"student{index:02d}"
