@@ -169,22 +169,39 @@ def build_grading_base(instructor_root: Path, base_dir: Path, curriculum: Curric
 
 
 def _student_files(submission: Path, curriculum: Curriculum) -> list[tuple[Path, str]]:
-    """(source path, destination relative path) of the files graded from a submission."""
+    """(source path, destination relative path) of the files graded from a submission.
+
+    Only regular files that really live inside the submission count: a symlink (to the
+    instructor's solutions, say) is never followed.
+    """
     chosen = []
+    inside = Path(submission).resolve()
     library = submission / LIBRARY_DIR
     for directory, subdirectories, names in os.walk(library):
         subdirectories[:] = [d for d in subdirectories if d not in SKIPPED_NAMES]
         for name in names:
             path = Path(directory) / name
-            if name in SKIPPED_NAMES or name.endswith((".pyc", ".pth")) or path.is_symlink():
+            if name in SKIPPED_NAMES or name.endswith((".pyc", ".pth")):
                 continue
             chosen.append((path, path.relative_to(submission).as_posix()))
     for milestone in curriculum.milestones:
         folder = submission / milestone.directory
         for starter in sorted(folder.glob("*_milestone.py")) + sorted(folder.glob("*_milestone.ipynb")):
-            if not starter.is_symlink():
-                chosen.append((starter, starter.relative_to(submission).as_posix()))
-    return chosen
+            chosen.append((starter, starter.relative_to(submission).as_posix()))
+    return [
+        (path, relative) for path, relative in chosen
+        if not path.is_symlink() and path.is_file() and path.resolve().is_relative_to(inside)
+    ]
+
+
+def submission_problem(submission: Path) -> str | None:
+    """Why a folder cannot be graded as a submission, or None."""
+    library = submission / LIBRARY_DIR
+    if not library.is_dir():
+        return f"no {LIBRARY_DIR}/ in the submission; expected a copy of the student edition"
+    if not library.resolve().is_relative_to(Path(submission).resolve()):
+        return f"{LIBRARY_DIR} in the submission is a link to {library.resolve()}; expected the student's own files"
+    return None
 
 
 def prepare_tree(base_dir: Path, submission: Path, work_dir: Path, curriculum: Curriculum) -> Path:
@@ -231,6 +248,18 @@ def instructor_fingerprint(tree: Path, curriculum: Curriculum) -> dict[str, str]
                 continue
             digests[relative] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "?"
     return digests
+
+
+CODE_SUFFIXES = (".py", ".pth", ".ini", ".cfg", ".toml")
+"""New files with these endings could change what pytest or Python runs; other new files
+(plots, data a milestone saves) are ordinary output."""
+
+
+def tampered_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Instructor files changed or removed during a run, and new code or configuration files."""
+    changed = [path for path, digest in before.items() if after.get(path) != digest]
+    added = [path for path in after if path not in before and path.endswith(CODE_SUFFIXES)]
+    return sorted(changed + added)
 
 
 # -- running one submission --------------------------------------------------------------
@@ -343,9 +372,9 @@ def grade_one(
     """
     submission = Path(submission)
     result = SubmissionResult(name, str(submission.resolve()), status="error")
-    if not (submission / LIBRARY_DIR).is_dir():
-        result.status = "invalid"
-        result.reason = f"no {LIBRARY_DIR}/ in the submission; expected a copy of the student edition"
+    problem = submission_problem(submission)
+    if problem:
+        result.status, result.reason = "invalid", problem
         return result
     results = out_dir / name
     if results.exists():
@@ -367,7 +396,7 @@ def grade_one(
     result.failed_tests = sorted(n for n, o in outcomes.items() if o in ("failed", "error"))[:100]
     _read_plugin_outputs(result, results)
     after = instructor_fingerprint(tree, curriculum)
-    changed = sorted(set(before) ^ set(after) | {p for p in before if p in after and before[p] != after[p]})
+    changed = tampered_files(before, after)
     log_text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
 
     if changed:
