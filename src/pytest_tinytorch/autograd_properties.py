@@ -152,8 +152,9 @@ def check_backward_twice(op, case, seed: int) -> None:
 
 
 def check_no_grad_and_detach(op, case, seed: int = 0) -> None:
-    """Under no_grad() and on detached inputs the op records no graph and computes the same
-    values; detach() shares values but carries no gradient. (``seed`` is unused.)"""
+    """Under no_grad() (as a context and as a decorator) and on detached inputs the op records
+    no graph and computes the same values; detach() keeps the values but carries no gradient.
+    (``seed`` is unused.)"""
     from tinytorch.autograd import is_grad_enabled, no_grad
 
     leaves = make_leaves(case)
@@ -161,6 +162,9 @@ def check_no_grad_and_detach(op, case, seed: int = 0) -> None:
     with no_grad():
         unrecorded = call_op(op, case, leaves)
     assert is_grad_enabled(), "no_grad() did not restore gradient recording when it ended"
+    decorated = no_grad()(lambda: call_op(op, case, leaves))()
+    assert not decorated.requires_grad, f"{op.name} in a function decorated with @no_grad() recorded a graph"
+    assert is_grad_enabled(), "a function decorated with @no_grad() left gradient recording off"
     assert not unrecorded.requires_grad and unrecorded.is_leaf, (
         f"{op.name} under no_grad() returned a tensor with requires_grad={unrecorded.requires_grad}, "
         f"op={unrecorded._op!r}; expected no graph"
