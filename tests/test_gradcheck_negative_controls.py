@@ -178,3 +178,33 @@ def test_unwritten_work_fails_with_its_todo_and_without_shrinking():
     finally:
         autograd.BACKWARD_RULES["exp"] = original
     assert len(calls) <= settings.default.max_examples + 5  # no shrinking
+
+
+# -- no_grad and detach that do nothing ---------------------------------------------------------
+class RecordingAnyway:
+    """A no_grad() that forgets to switch recording off (context manager and decorator)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def __call__(self, function):
+        return function
+
+
+def test_the_grader_catches_a_no_grad_that_records_anyway(monkeypatch):
+    import tinytorch.autograd
+
+    monkeypatch.setattr(tinytorch.autograd, "no_grad", RecordingAnyway)
+    assert grader_failure(get_op("exp"), checks=(properties.check_no_grad_and_detach,)) is not None
+
+
+def test_the_grader_catches_a_detach_that_returns_the_tensor_itself(monkeypatch):
+    from tinytorch import Tensor
+
+    monkeypatch.setattr(Tensor, "detach", lambda self: self)
+    assert grader_failure(get_op("exp"), checks=(properties.check_no_grad_and_detach,)) is not None
+    assert run_grader(lambda example, seed: properties.check_detach_blocks_gradient(example),
+                      shapes().flatmap(real_arrays)) is not None
