@@ -85,15 +85,13 @@ def _load_report(path: Path) -> dict:
 
 
 def _entries(report: dict, kind: str) -> dict[str, dict]:
-    """The report's modules/groups/milestones by name (lists and mappings both accepted)."""
-    entries = report.get(kind, {})
-    if isinstance(entries, list):
-        return {entry.get("name", str(index)): entry for index, entry in enumerate(entries)}
-    return {name: entry if isinstance(entry, dict) else {"state": entry} for name, entry in entries.items()}
+    """The report's ``modules``, ``groups`` or ``milestones``: name -> entry with a ``state``
+    (schema in docs/report-schema.md)."""
+    return report.get(kind, {})
 
 
 def state_of(entry: dict) -> str:
-    return str(entry.get("state") or entry.get("status") or "").strip()
+    return str(entry.get("state", ""))
 
 
 def milestone_states(report: dict) -> dict[str, str]:

@@ -438,23 +438,12 @@ def _read_plugin_outputs(result: SubmissionResult, results: Path) -> None:
             sum(t.get("score", 0) or 0 for t in tests)
         )
     report = _load_json(results / "report.json")
-    if report:
-        result.groups = {
-            name: (group.get("state") or group.get("status")) if isinstance(group, dict) else group
-            for name, group in _named(report.get("groups", {})).items()
-        }
+    if report:  # schema in docs/report-schema.md
+        result.groups = {name: group["state"] for name, group in report.get("groups", {}).items()}
         result.milestones = {
-            name: {key: value for key, value in milestone.items() if key in ("state", "score", "rubric")}
-            if isinstance(milestone, dict) else milestone
-            for name, milestone in _named(report.get("milestones", {})).items()
+            name: {key: milestone.get(key) for key in ("state", "score", "rubric")}
+            for name, milestone in report.get("milestones", {}).items()
         }
-
-
-def _named(entries) -> dict:
-    """The report's groups/milestones as a dict by name, whether it lists or maps them."""
-    if isinstance(entries, dict):
-        return entries
-    return {entry.get("name", str(index)): entry for index, entry in enumerate(entries)}
 
 
 def _load_json(path: Path):
@@ -563,15 +552,15 @@ def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for result in results:
-            states = {n: (m.get("state") if isinstance(m, dict) else m) for n, m in result.milestones.items()}
+            states = {name: milestone["state"] for name, milestone in result.milestones.items()}
             writer.writerow({
                 "submission": result.submission, "status": result.status,
                 "score": f"{result.score:g}", "max_score": f"{result.max_score:g}",
                 **{key: result.tests.get(key, 0) for key in ("passed", "failed", "error", "skipped")},
-                "groups_passed": " ".join(n for n, s in result.groups.items() if str(s).lower() == "passed"),
+                "groups_passed": " ".join(name for name, state in result.groups.items() if state == "passed"),
                 "milestones_unlocked": " ".join(
-                    n for n, s in states.items() if str(s).upper() in ("UNLOCKED", "COMPLETE")),
-                "milestones_complete": " ".join(n for n, s in states.items() if str(s).upper() == "COMPLETE"),
+                    name for name, state in states.items() if state in ("UNLOCKED", "COMPLETE")),
+                "milestones_complete": " ".join(name for name, state in states.items() if state == "COMPLETE"),
                 "duration_s": f"{result.duration_s:.1f}",
                 "reason": result.reason.splitlines()[0] if result.reason else "",
             })

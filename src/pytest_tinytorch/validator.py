@@ -110,9 +110,9 @@ class MilestoneValidator:
         """Run the milestone (``pytest --milestone=NAME``) and score its rubric."""
         grading = self._run(submission, "deliverables", [f"--milestone={self.milestone.name}"])
         entry = grading.milestones.get(self.milestone.name, {})
-        rubric = entry.get("rubric", {}) if isinstance(entry, dict) else {}
-        state = entry.get("state", "unknown") if isinstance(entry, dict) else str(entry)
-        score = float(entry.get("score", 0.0)) if isinstance(entry, dict) else 0.0
+        rubric = entry.get("rubric") or {}
+        state = entry.get("state") or "not graded"
+        score = float(entry.get("score") or 0.0)
         passed = grading.status == "graded" and str(state).upper() == "COMPLETE"
         summary = f"{self.milestone.label}: {state}, rubric score {score:.0%}" + (
             f" ({grading.reason})" if grading.reason else "")
