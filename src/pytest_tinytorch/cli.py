@@ -162,7 +162,7 @@ def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
         detail = ", ".join(f"{g} ({groups.get(g, 'not run')})" for g in missing)
         raise CommandFailed(
             f"{milestone.label} is LOCKED: integration groups not passing yet: {detail}. "
-            f"Run: pytest modules/tests/integration"
+            f"Run: {report.get('next') or 'pytest --tinytorch-status'}"
         )
     notebook = starter.with_suffix(".ipynb")
     if notebook.exists() and not options.force:
