@@ -51,9 +51,10 @@ def pytest_in(edition: Path, *arguments: str) -> tuple[subprocess.CompletedProce
     """Run pytest in the edition (state kept in the edition's own cache dir); return its report."""
     report = edition / "progression-report.json"
     report.unlink(missing_ok=True)
+    nested = "0" if os.environ.get("PYTEST_XDIST_WORKER") else "auto"  # no -n 2 inside -n 2
     completed = run_in(
         edition, "-m", "pytest", "-o", f"cache_dir={edition / '.cache'}", "-o", "addopts=",
-        f"--tinytorch-report={report}", *arguments,
+        "-o", f"tinytorch_rerun_workers={nested}", f"--tinytorch-report={report}", *arguments,
     )
     data = json.loads(report.read_text()) if report.exists() else {}
     return completed, data

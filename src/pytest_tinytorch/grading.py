@@ -312,6 +312,7 @@ def graded_command(tree: Path, results: Path, arguments: list[str] | None = None
         "--rootdir", str(tree),
         "-o", f"cache_dir={results / 'cache'}",
         "-p", "pytest_tinytorch.grading",
+        "-o", "tinytorch_rerun_workers=0",  # submissions already run side by side (--jobs)
         "-q", "--no-header", "-rN",
         f"--tinytorch-report={results / 'report.json'}",
         f"--tinytorch-gradescope={results / 'results.json'}",
