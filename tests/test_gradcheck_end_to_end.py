@@ -35,7 +35,7 @@ def run_grader_with(pytester, installer: str, *selection: str):
 def test_a_wrong_sign_in_mul_fails_mul_only_with_the_smallest_example(pytester):
     result = run_grader_with(pytester, 'broken_rule("mul", "wrong sign")', "-k", "vjp and (mul or add or matmul)")
     result.assert_outcomes(failed=1, passed=2)
-    result.stdout.fnmatch_lines(["*Falsifying example: vjp_of_mul(*", "*case=OpCase(inputs=(array(*"])
+    result.stdout.re_match_lines([r".*(Falsifying example|Failing test case): vjp_of_mul\(", r".*case=OpCase\(inputs=\(array\("])
     result.stdout.fnmatch_lines(["FAILED *test_vjp_matches_finite_differences[[]mul[]]*"])
 
 

@@ -19,6 +19,15 @@ GATED_PROPERTY = "tinytorch_gated"
 EXAMPLE_PROPERTY = "tinytorch_falsifying_example"
 """user_properties key carrying hypothesis's minimal failing example from worker to controller."""
 
+MINIMAL_EXAMPLE_PREFIXES = ("Falsifying example:", "Failing test case:")
+"""How hypothesis introduces the minimal failing input among an exception's ``__notes__``:
+"Falsifying example:" up to about 6.16x, "Failing test case:" in later releases."""
+
+
+def minimal_examples(notes) -> list:
+    """The notes that show hypothesis's minimal failing input, whatever its version's wording."""
+    return [note for note in notes or () if isinstance(note, str) and note.startswith(MINIMAL_EXAMPLE_PREFIXES)]
+
 
 @dataclass
 class TestResult:

@@ -28,7 +28,7 @@ from pytest_tinytorch.gradescope import write_gradescope
 from pytest_tinytorch.membership import (
     AUTOGRAD, TestIndex, item_tags, marker_errors, unit_key, units_by_path, units_of,
 )
-from pytest_tinytorch.outcomes import EXAMPLE_PROPERTY, FAILING, GATED_PROPERTY, RunRecorder
+from pytest_tinytorch.outcomes import EXAMPLE_PROPERTY, FAILING, GATED_PROPERTY, RunRecorder, minimal_examples
 from pytest_tinytorch.reports import build_report
 from pytest_tinytorch.rerun import in_quiet_run, run_quietly, worker_count
 from pytest_tinytorch.state import CACHE_SUBDIRECTORY, STATE_FILE, StateStore, write_json_atomically
@@ -389,8 +389,7 @@ class TinyTorchPlugin:
         try:
             return (yield)
         except BaseException as error:
-            notes = getattr(error, "__notes__", None) or []
-            examples = [note for note in notes if isinstance(note, str) and note.startswith("Falsifying")]
+            examples = minimal_examples(getattr(error, "__notes__", None))
             if examples:
                 item.user_properties.append((EXAMPLE_PROPERTY, "\n".join(examples)))
             raise
