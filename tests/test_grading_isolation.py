@@ -25,6 +25,18 @@ def process_is_gone(pid: int) -> bool:
     return status.exists() and "\nState:\tZ" in status.read_text()  # a zombie is dead too
 
 
+def test_every_submission_is_graded_with_the_same_derandomized_examples(tmp_path):
+    code = (
+        "import conftest\n"
+        "from hypothesis import settings\n"
+        "print(settings.default.derandomize, settings.default.database)\n"
+    )
+    (tmp_path / "conftest.py").write_text((Path(__file__).parents[1] / "conftest.py").read_text())
+    (exit_code, timed_out, _), log = run(tmp_path, code, Limits(timeout_s=60, memory_mb=None))
+    assert (exit_code, timed_out) == (0, False), log
+    assert "True None" in log
+
+
 def test_a_hanging_run_is_stopped_with_its_children(tmp_path):
     code = (
         "import subprocess, sys, time\n"
