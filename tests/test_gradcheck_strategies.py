@@ -84,7 +84,8 @@ def test_some_input_always_requires_grad(case):
 @FEW
 @given(s.reshape_cases())
 def test_reshape_targets_fit(case):
-    np.reshape(case.inputs[0], case.params["shape"])
+    reshaped = np.reshape(case.inputs[0], case.params["shape"])  # raises when the target does not fit
+    assert reshaped.size == case.inputs[0].size
 
 
 @FEW
