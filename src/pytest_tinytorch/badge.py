@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from pytest_tinytorch.state import write_json_atomically
+from pytest_tinytorch.state import write_json_atomically, write_text_atomically
 
 
 def badge_color(done: int, total: int) -> str:
@@ -46,10 +46,7 @@ def write_badge(path, done: int, total: int, label: str = "milestones") -> tuple
     path = Path(path)
     color = badge_color(done, total)
     message = f"{done}/{total}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(render_svg(label, message, color), encoding="utf-8")
-    temporary.replace(path)
+    write_text_atomically(path, render_svg(label, message, color))
     endpoint = path.with_suffix(".json")
     write_json_atomically(endpoint, {"schemaVersion": 1, "label": label, "message": message,
                                      "color": SHIELDS_COLORS[color]})

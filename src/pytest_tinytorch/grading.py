@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import resource
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from pytest_tinytorch.curriculum import Curriculum, default_curriculum
 from pytest_tinytorch.release import LIBRARY_DIR, release
+from pytest_tinytorch.state import write_json_atomically, write_text_atomically
 
 GRADED_PATHS = ("modules", "milestones")
 """Where the instructor's grading tests live in the grading tree."""
@@ -466,10 +468,7 @@ def _write_failure_gradescope(path: Path, result: SubmissionResult) -> None:
 
 
 def _write_json(path: Path, data) -> None:
-    """Write JSON atomically (temporary file, then ``os.replace``)."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_json_atomically(path, data, indent=2)
 
 
 # -- a batch -----------------------------------------------------------------------------
@@ -549,21 +548,21 @@ def _fill_max_scores(results: list[SubmissionResult], out_dir: Path) -> None:
 
 
 def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for result in results:
-            states = {name: milestone["state"] for name, milestone in result.milestones.items()}
-            writer.writerow({
-                "submission": result.submission, "status": result.status,
-                "score": f"{result.score:g}", "max_score": f"{result.max_score:g}",
-                **{key: result.tests.get(key, 0) for key in ("passed", "failed", "error", "skipped")},
-                "groups_passed": " ".join(name for name, state in result.groups.items() if state == "passed"),
-                "milestones_unlocked": " ".join(
-                    name for name, state in states.items() if state in ("UNLOCKED", "COMPLETE")),
-                "milestones_complete": " ".join(name for name, state in states.items() if state == "COMPLETE"),
-                "duration_s": f"{result.duration_s:.1f}",
-                "reason": result.reason.splitlines()[0] if result.reason else "",
-            })
-    os.replace(temporary, path)
+    """One row per submission: score, test counts, groups and milestones reached, reason."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for result in results:
+        states = {name: milestone["state"] for name, milestone in result.milestones.items()}
+        writer.writerow({
+            "submission": result.submission, "status": result.status,
+            "score": f"{result.score:g}", "max_score": f"{result.max_score:g}",
+            **{key: result.tests.get(key, 0) for key in ("passed", "failed", "error", "skipped")},
+            "groups_passed": " ".join(name for name, state in result.groups.items() if state == "passed"),
+            "milestones_unlocked": " ".join(
+                name for name, state in states.items() if state in ("UNLOCKED", "COMPLETE")),
+            "milestones_complete": " ".join(name for name, state in states.items() if state == "COMPLETE"),
+            "duration_s": f"{result.duration_s:.1f}",
+            "reason": result.reason.splitlines()[0] if result.reason else "",
+        })
+    write_text_atomically(path, buffer.getvalue())

@@ -96,20 +96,28 @@ class ProgressState:
             entries.setdefault(name, {}).setdefault(event, at or now())
 
 
-def write_json_atomically(path: Path, data) -> None:
-    """Write JSON so that a reader never sees half a file: a temporary file, then replace."""
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader never sees half a file: a temporary file, then replace.
+
+    The temporary file sits beside ``path`` (``os.replace`` is atomic within one file system)
+    and is removed if anything interrupts the write.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=False)
-            handle.write("\n")
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def write_json_atomically(path: Path, data, indent: int = 1) -> None:
+    """``data`` as JSON, written atomically (see ``write_text_atomically``)."""
+    write_text_atomically(path, json.dumps(data, indent=indent) + "\n")
 
 
 class StateStore:
