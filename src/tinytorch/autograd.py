@@ -240,7 +240,7 @@ def _extremum_backward(grad, out, a, axis, keepdims):
     """max/min: the gradient goes to the winning entries, split evenly between ties."""
     # BEGIN SOLUTION
     winners = a.data == _expand_reduced(out.data, axis, keepdims)
-    share = _expand_reduced(grad, axis, keepdims) / winners.sum(axis=axis, keepdims=True)
+    share = _expand_reduced(grad, axis, keepdims) / winners.sum(axis=axis, keepdims=True, dtype=grad.dtype)
     return (winners * share,)
     # END SOLUTION
 

@@ -455,3 +455,14 @@ def test_a_small_mlp_learns_xor_with_plain_gradient_descent():
     predictions = output(tanh(hidden(inputs))).data > 0
     np.testing.assert_array_equal(predictions, targets > 0.5)
     assert losses[-1] < 0.1 < losses[0]
+
+
+@pytest.mark.parametrize("reduction", ["max", "min"])
+def test_extremum_rule_keeps_float32_so_the_graph_above_it_stays_float32(reduction):
+    """The tie count is an integer; dividing by it must not promote the gradient to float64."""
+    x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], dtype=np.float32), requires_grad=True)
+    out = getattr(x, reduction)(axis=1)
+    (gradient,) = BACKWARD_RULES[reduction](np.ones(2, dtype=np.float32), out, x, **out._saved)
+    assert gradient.dtype == np.float32
+    expected = {"max": [[0, 0.5, 0.5], [0.5, 0, 0.5]], "min": [[1, 0, 0], [0, 1, 0]]}[reduction]
+    np.testing.assert_array_equal(gradient, np.array(expected, dtype=np.float32))
