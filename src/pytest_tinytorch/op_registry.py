@@ -44,6 +44,10 @@ class DifferentiableOp:
     ``arity`` is the number of tensor inputs (None: any number, as for ``concatenate``);
     ``fan_out`` says the op accepts the same tensor in every input slot (``x * x``), which the
     grader uses to check that a tensor used twice accumulates both gradients.
+    ``reference(*arrays, **case.params)`` computes the same forward in plain NumPy (float64
+    arrays in, an array out): the grader compares the op's forward values with it on the same
+    generated inputs as the gradients, so an op whose forward and backward are wrong in the same
+    consistent way still fails.
     """
 
     name: str
@@ -53,6 +57,7 @@ class DifferentiableOp:
     domain: str
     module: str
     fan_out: bool = False
+    reference: Callable | None = None
 
     def strategy(self):
         """The hypothesis strategy of this op's cases."""
@@ -81,6 +86,7 @@ def register_op(
     domain: str,
     module: str,
     fan_out: bool = False,
+    reference: Callable | None = None,
     replace: bool = False,
 ) -> DifferentiableOp:
     """Declare a differentiable op for the autograd grader (see the module docstring).
@@ -95,7 +101,7 @@ def register_op(
     if arity is not None and arity < 1:
         raise RegistryError(f"op {name!r}: arity must be a positive number of tensors or None; got {arity}")
     module = default_curriculum().module(module).name  # unknown names raise, listing the valid ones
-    op = DifferentiableOp(name, call, cases, arity, domain, module, fan_out)
+    op = DifferentiableOp(name, call, cases, arity, domain, module, fan_out, reference)
     _REGISTRY[name] = op
     return op
 
