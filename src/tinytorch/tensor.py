@@ -72,6 +72,26 @@ def _normalize_axis(axis, ndim: int):
     return tuple(int(ax) % max(ndim, 1) for ax in axes)
 
 
+def _checked_axis(op: str, axis, ndim: int) -> int:
+    """One axis as a non-negative int; a clear error when it is not an axis of ``ndim`` dims."""
+    expected = f"an int in [{-ndim}, {ndim - 1}]" if ndim else "none: a 0-d tensor has no axes"
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op} axis {axis!r} is not an integer; expected {expected}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op} axis {axis} is out of range for a tensor with {ndim} dimensions; expected {expected}")
+    return int(axis) % ndim
+
+
+def _permutation(axes: tuple, ndim: int) -> tuple:
+    """``axes`` as non-negative ints, checked to be an order of all ``ndim`` axes."""
+    if len(axes) != ndim or not all(isinstance(ax, (int, np.integer)) and -ndim <= ax < ndim for ax in axes):
+        raise ValueError(f"transpose axes {axes} are not a permutation of {ndim} dimensions")
+    order = tuple(int(ax) % ndim for ax in axes)
+    if sorted(order) != list(range(ndim)):
+        raise ValueError(f"transpose axes {axes} are not a permutation of {ndim} dimensions")
+    return order
+
+
 class Tensor:
     """An n-dimensional array with optional gradient tracking.
 
@@ -309,19 +329,26 @@ class Tensor:
         return Tensor._result(data, "reshape", (self,))
 
     def transpose(self, *axes) -> "Tensor":
-        """Reverse the axes (no arguments), swap two axes, or permute by a full tuple."""
+        """Swap two axes, as in PyTorch; also reverse them all, or permute them, as in NumPy.
+
+        - ``x.transpose(dim0, dim1)``: swap axes ``dim0`` and ``dim1`` (negative axes count
+          from the end), so ``x.transpose(0, 1)`` and ``x.transpose(-2, -1)`` of a matrix
+          are its transpose;
+        - ``x.transpose()`` (and ``x.T``): reverse the order of all axes;
+        - ``x.transpose((2, 0, 1))`` or ``x.transpose(2, 0, 1)``: put the axes in this order
+          (a full permutation, as ``np.transpose`` and ``permute``).
+        """
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        if len(axes) == 2 and self.ndim != 2:
+            axes = _permutation(tuple(axes[0]), self.ndim)
+        elif len(axes) == 2:
+            first, second = (_checked_axis("transpose", ax, self.ndim) for ax in axes)
             order = list(range(self.ndim))
-            first, second = (ax % self.ndim for ax in axes)
             order[first], order[second] = order[second], order[first]
             axes = tuple(order)
         elif not axes:
             axes = tuple(reversed(range(self.ndim)))
-        if sorted(ax % max(self.ndim, 1) for ax in axes) != list(range(self.ndim)):
-            raise ValueError(f"transpose axes {axes} are not a permutation of {self.ndim} dimensions")
-        axes = tuple(ax % self.ndim for ax in axes)
+        else:
+            axes = _permutation(axes, self.ndim)
         # BEGIN SOLUTION
         data = np.transpose(self.data, axes)
         # END SOLUTION

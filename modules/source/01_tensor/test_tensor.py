@@ -258,11 +258,53 @@ def test_transpose_permute_and_T():
     assert_tensor(Tensor(A).transpose(1, 0), A.T)
 
 
+@pytest.mark.parametrize("dims", [(0, 1), (1, 0), (-2, -1), (-1, 0), (0, -1)])
+def test_transpose_of_two_axes_swaps_them_as_in_pytorch(dims):
+    """x.transpose(0, 1) of a matrix is its transpose (it used to be read as the identity
+    permutation (0, 1) and return x unchanged)."""
+    assert_tensor(Tensor(A).transpose(*dims), A.T)
+    assert_tensor(Tensor(CUBE).transpose(*dims), np.swapaxes(CUBE, *dims))
+
+
+def test_transpose_of_an_axis_with_itself_and_of_a_full_permutation():
+    assert_tensor(Tensor(A).transpose(1, 1), A)
+    assert_tensor(Tensor(A).transpose((0, 1)), A)  # a tuple is a permutation, as in NumPy
+    assert_tensor(Tensor(A).transpose((1, 0)), A.T)
+    assert_tensor(Tensor(CUBE).transpose(2, 0, 1), CUBE.transpose(2, 0, 1))
+    assert_tensor(Tensor(ROW).transpose(0, -1), ROW)
+
+
 def test_permute_and_transpose_errors():
     with pytest.raises(ValueError, match=r"permute needs 3 axes for shape \(2, 3, 4\); got \(0, 1\)"):
         Tensor(CUBE).permute(0, 1)
     with pytest.raises(ValueError, match=r"transpose axes \(0, 0, 1\) are not a permutation of 3 dimensions"):
         Tensor(CUBE).transpose((0, 0, 1))
+    with pytest.raises(ValueError, match=r"transpose axes \(0, 1\) are not a permutation of 3 dimensions"):
+        Tensor(CUBE).transpose((0, 1))
+
+
+@pytest.mark.parametrize(
+    "dims, error, message",
+    [
+        ((0, 2), ValueError, "transpose axis 2 is out of range for a tensor with 2 dimensions; expected an int in [-2, 1]"),
+        ((-3, 0), ValueError, "transpose axis -3 is out of range for a tensor with 2 dimensions; expected an int in [-2, 1]"),
+        ((0, 1.0), TypeError, "transpose axis 1.0 is not an integer; expected an int in [-2, 1]"),
+        ((True, 0), TypeError, "transpose axis True is not an integer; expected an int in [-2, 1]"),
+    ],
+)
+def test_transpose_of_bad_axes_says_which_axis_and_what_is_expected(dims, error, message):
+    with pytest.raises(error) as raised:
+        Tensor(A).transpose(*dims)
+    assert str(raised.value) == message
+
+
+def test_transpose_of_two_axes_of_a_0d_tensor_is_refused():
+    with pytest.raises(ValueError) as raised:
+        Tensor(1.0).transpose(0, 0)
+    assert str(raised.value) == (
+        "transpose axis 0 is out of range for a tensor with 0 dimensions; expected none: a 0-d tensor has no axes"
+    )
+    assert_tensor(Tensor(1.0).T, np.float32(1.0))
 
 
 # -- indexing ------------------------------------------------------------------------------
