@@ -187,9 +187,24 @@ def neg_backward(grad, out, a):
 
 @backward_rule("pow")
 def pow_backward(grad, out, base, exponent):
+    """d(x**y)/dx = y x**(y-1) and d(x**y)/dy = x**y log(x), with PyTorch's values at x = 0.
+
+    The formulas give 0 * inf = NaN where PyTorch (and the limit) gives 0:
+    - d/dx is 0 wherever y == 0 (x**0 is the constant 1, even at x = 0);
+    - d/dy is 0 wherever x == 0 and y >= 0 (0**y is constant there; log(0) = -inf would
+      otherwise multiply 0).
+    Elsewhere the formulas stand, infinities included (d/dx of x**0.5 at 0 is inf, of
+    x**-1 at 0 is -inf; log of a negative base is NaN), as in PyTorch.
+    """
     # BEGIN SOLUTION
-    grad_base = grad * exponent.data * base.data ** (exponent.data - 1) if base.requires_grad else None
-    grad_exponent = grad * out.data * np.log(base.data) if exponent.requires_grad else None
+    x, y = base.data, exponent.data
+    zero = np.zeros((), dtype=grad.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad_base = grad_exponent = None
+        if base.requires_grad:
+            grad_base = np.where(y == 0, zero, grad * y * x ** (y - 1))
+        if exponent.requires_grad:
+            grad_exponent = np.where((x == 0) & (y >= 0), zero, grad * out.data * np.log(x))
     return grad_base, grad_exponent
     # END SOLUTION
 
@@ -295,6 +310,7 @@ def sqrt_backward(grad, out, a):
 
 @backward_rule("abs")
 def abs_backward(grad, out, a):
+    """sign(x): at the kink x = 0 the gradient is 0, as in PyTorch."""
     # BEGIN SOLUTION
     return (grad * np.sign(a.data),)
     # END SOLUTION
@@ -302,6 +318,8 @@ def abs_backward(grad, out, a):
 
 @backward_rule("clip")
 def clip_backward(grad, out, a, low, high):
+    """The gradient passes where low <= x <= high, bounds included, as in PyTorch's clamp;
+    elsewhere the output is a constant bound and the gradient is 0."""
     # BEGIN SOLUTION
     inside = np.ones(a.shape, dtype=bool)
     if low is not None:
