@@ -30,11 +30,70 @@ def test_failing_group_locks_its_milestones_and_skips_their_tests(course):
         "modules/tests/integration/test_modules_01_02.py::test_add_is_commutative",
     ]
     result.stdout.fnmatch_lines([
-        "SKIPPED * milestones/01_first/test_first.py:*: Milestone 1: First is LOCKED: integration "
+        "SKIPPED * milestones/01_first/test_first.py:*: Milestone 1: First is LOCKED: unit tests of "
+        "module alpha failed (*test_alpha_unit.py::test_add_small); integration "
         "group 01_02 failed (*test_add_then_mul, *test_add_is_commutative). "
-        "Run: pytest modules/tests/integration/test_modules_01_02.py",
+        "Run: pytest modules/source/01_alpha/test_alpha_unit.py",
     ])
+    assert report["groups"]["01_02"]["gate"] == {"state": "failed", "units": {
+        "module:alpha": "failed", "module:beta": "passed", "group:01_02": "failed"}}
+    assert [entry["unit"] for entry in report["milestones"]["first"]["locked_by"]] == [
+        "module:alpha", "group:01_02"]
     assert report["milestones"]["first"]["score"] == 0
+
+
+def break_mul_for_negatives(course) -> None:
+    """A bug the integration tests cannot see (they multiply non-negative numbers only) but a
+    unit test of module beta can: the course plan's gate must keep Milestone 1 locked."""
+    course.edit_implementation("return a * b", "return a * b if a >= 0 else 0")
+    course.write("modules/source/02_beta/test_beta_signs.py", '''
+        from mypkg import mul
+
+        def test_mul_negative():
+            assert mul(-2, 3) == -6
+    ''')
+
+
+def test_a_bug_only_unit_tests_see_keeps_the_milestone_locked(course):
+    break_mul_for_negatives(course)
+    result, report = course.run_with_report("-rs")
+    result.assert_outcomes(passed=6, failed=1, skipped=4)
+    assert report["groups"]["01_02"]["state"] == "passed"  # its integration tests alone pass
+    assert report["groups"]["01_02"]["gate"]["state"] == "failed"
+    assert report["milestones"]["first"]["state"] == "LOCKED"
+    assert report["milestones"]["first"]["score"] == 0
+    assert report["milestones"]["first"]["locked_by"] == [{
+        "unit": "module:beta", "state": "failed",
+        "failing": ["modules/source/02_beta/test_beta_signs.py::test_mul_negative"]}]
+    result.stdout.fnmatch_lines([
+        "SKIPPED * Milestone 1: First is LOCKED: unit tests of module beta failed "
+        "(modules/source/02_beta/test_beta_signs.py::test_mul_negative). "
+        "Run: pytest modules/source/02_beta/test_beta_signs.py modules/source/02_beta/test_beta_unit.py",
+    ])
+    status = course.status()
+    status.stdout.fnmatch_lines([
+        "  01_02 (alpha..beta) * failed * 3/3 tests; unit tests failing in beta",
+        "  Milestone 1: First * LOCKED * requires 01_02",
+        "Next: pytest modules/source/02_beta/test_beta_signs.py modules/source/02_beta/test_beta_unit.py",
+    ])
+
+
+def test_unit_tests_are_rechecked_before_a_milestone_runs(course):
+    """A milestone run from an IDE re-runs the stale unit tests of its groups' modules too, and
+    a unit-test failure found there locks the milestone."""
+    course.run()
+    break_mul_for_negatives(course)
+    result = course.run("-rs", "milestones/01_first/test_first.py::test_training")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines([
+        "tinytorch: running unit tests of module alpha, unit tests of module beta, integration group "
+        "01_02 against the current code first*",
+        "SKIPPED * Milestone 1: First is LOCKED: unit tests of module beta failed*",
+    ])
+    course.edit_implementation("return a * b if a >= 0 else 0", "return a * b")
+    fixed = course.run("--milestone=first")
+    fixed.assert_outcomes(passed=9)
+    fixed.stdout.fnmatch_lines(["Milestone 1: First COMPLETE"])
 
 
 def test_fixing_the_code_unlocks_then_breaking_it_relocks(course):
@@ -45,7 +104,7 @@ def test_fixing_the_code_unlocks_then_breaking_it_relocks(course):
     fixed.stdout.fnmatch_lines(["Milestone 1: First COMPLETE"])
     course.break_add()
     broken = course.run()
-    broken.stdout.fnmatch_lines(["Milestone 1: First LOCKED — run: pytest modules/tests/integration/test_modules_01_02.py"])
+    broken.stdout.fnmatch_lines(["Milestone 1: First LOCKED — run: pytest modules/source/01_alpha/test_alpha_unit.py"])
 
 
 def test_single_test_or_keyword_run_on_fresh_state_passes_nothing(course):
@@ -91,15 +150,17 @@ def test_edited_code_makes_records_stale_and_status_recomputes_them(course):
     status = course.status()
     assert status.ret == 0
     status.stdout.fnmatch_lines([
-        "re-running against the current code: integration group 01_02, integration group 03_03 ...",
-        "Integration groups",
+        "re-running against the current code: unit tests of module alpha, integration group 01_02, "
+        "integration group 03_03 ...",
+        "Integration groups (gate: unit tests + integration tests)",
         "  01_02 (alpha..beta) * passed * 3/3 tests",
         "  03_03 (gamma..gamma) * passed * 1/1 tests",
     ])
     course.break_neg()
     status = course.status()
     status.stdout.fnmatch_lines([
-        "re-running against the current code: integration group 01_02, integration group 03_03 ...",
+        "re-running against the current code: unit tests of module alpha, unit tests of module beta, "
+        "integration group 01_02, integration group 03_03 ...",
         "  03_03 (gamma..gamma) * failed * 0/1 tests; failing: *test_modules_03_03.py::test_neg",
         "  Milestone 2: Second * LOCKED * requires 01_02, 03_03",
         "Next: pytest --milestone=first",
@@ -126,7 +187,8 @@ def test_status_shows_module_rows_and_the_next_command(course):
 def test_ide_run_of_a_milestone_test_runs_unknown_groups_quietly_first(course):
     result = course.run("milestones/01_first/test_first.py::test_training")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["tinytorch: running integration group(s) 01_02 against the current code first*"])
+    result.stdout.fnmatch_lines(["tinytorch: running unit tests of module alpha, unit tests of module beta, "
+                                 "integration group 01_02 against the current code first*"])
     assert json.loads(course.state_file.read_text())["units"]["group:01_02"]["tests"]
 
 
@@ -134,22 +196,23 @@ def test_ide_run_of_a_locked_milestone_test_is_skipped_with_the_reason(course):
     course.break_add()
     result = course.run("-rs", "milestones/01_first/test_first.py::test_training")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED *Milestone 1: First is LOCKED: integration group 01_02 failed*"])
+    result.stdout.fnmatch_lines(["SKIPPED *Milestone 1: First is LOCKED: unit tests of module alpha failed*"
+                                 "integration group 01_02 failed*"])
 
 
 def test_milestone_option_when_locked_skips_and_fails_the_run(course):
     course.break_add()
     result = course.run("--milestone=first")
-    result.assert_outcomes(passed=1, failed=2, skipped=3)
+    result.assert_outcomes(passed=2, failed=3, skipped=3)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["Milestone 1: First is LOCKED: integration group 01_02 failed*"])
+    result.stdout.fnmatch_lines(["Milestone 1: First is LOCKED: unit tests of module alpha failed*"])
     assert "test_modules_03_03" not in result.stdout.str()
 
 
 def test_milestone_option_fails_when_a_group_is_not_built(course):
     (course.path / "modules/tests/integration/test_modules_03_03.py").unlink()
     result = course.run("--milestone=second")
-    result.assert_outcomes(passed=3, skipped=1)
+    result.assert_outcomes(passed=5, skipped=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines([
         "Milestone 2: Second is LOCKED: integration group 03_03 is not built yet "
@@ -166,7 +229,7 @@ def test_milestone_option_when_unlocked_prints_the_scorecard(course):
             assert False, "loss did not go down"
     ''')
     result = course.run("--milestone=first")
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=8, failed=1)
     result.stdout.fnmatch_lines([
         "Milestone 1: First scorecard (UNLOCKED)",
         "  Model Implementation   60.0/60  (2/2 tests)",

@@ -29,7 +29,12 @@ def test_report_json_holds_states_scores_tests_and_versions(course):
         "state": "failed", "passed": 0, "total": 1,
         "failing": ["modules/tests/integration/test_modules_03_03.py::test_neg"],
         "test_files": ["modules/tests/integration/test_modules_03_03.py"],
+        "gate": {"state": "failed", "units": {"group:03_03": "failed"}},  # gamma has no unit tests
     }
+    assert report["milestones"]["second"]["locked_by"] == [{
+        "unit": "group:03_03", "state": "failed",
+        "failing": ["modules/tests/integration/test_modules_03_03.py::test_neg"]}]
+    assert report["milestones"]["first"]["locked_by"] == []
     assert report["autograd"] is None
     tests = {test["nodeid"]: test for test in report["tests"]}
     assert len(tests) == 10

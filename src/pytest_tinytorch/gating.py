@@ -7,8 +7,13 @@ The rules, in one place:
   failed or errored; **failed** as soon as one did; **stale** when its record belongs to
   older code; **not run** otherwise. A group whose test file does not exist is **not built
   yet**. A test that did not run (``-k``, a single node id, deselection) changes nothing.
-- Milestone k is **LOCKED** until all its required groups pass, **UNLOCKED** after, and
-  **COMPLETE** when its validation tests pass too. Nothing else makes it complete.
+- A group's **gate** follows the course plan (Module Implementation -> Unit Tests ->
+  Integration Tests -> Milestone Unlock): it is passed only when the unit tests of every one of
+  its modules *and* its integration tests pass against the current code, failed as soon as one
+  of them fails. A module without unit-test files does not take part (the real course ships
+  unit tests for every module, and ``tito grade`` restores them).
+- Milestone k is **LOCKED** until the gates of all its required groups pass, **UNLOCKED**
+  after, and **COMPLETE** when its validation tests pass too. Nothing else makes it complete.
 """
 
 from __future__ import annotations
@@ -60,6 +65,16 @@ class Course:
 
     def group_built(self, name: str) -> bool:
         return (self.rootdir / self.curriculum.group(name).test_file).is_file()
+
+
+def describe_unit(unit: str) -> str:
+    """``module:tensor`` -> ``unit tests of module tensor``; ``group:01_04`` -> ``integration
+    group 01_04``; ``milestone:mlp`` -> ``milestone mlp``; ``autograd`` -> ``the autograd grade``."""
+    if unit == AUTOGRAD:
+        return "the autograd grade"
+    kind, name = unit.split(":", 1)
+    return {"module": f"unit tests of module {name}", "group": f"integration group {name}",
+            "milestone": f"milestone {name}"}[kind]
 
 
 # -- merging one run into the state -------------------------------------------------------
@@ -160,6 +175,28 @@ class Evaluation:
             return PASSED
         return NOT_RUN
 
+    def gate_units(self, group: str) -> list[str]:
+        """The units whose tests decide a group's gate: its modules' unit tests (those that
+        have test files), then its integration tests."""
+        modules = [unit_key("module", name) for name in self.curriculum.group(group).modules]
+        return [unit for unit in modules if self.course.test_files(unit)] + [unit_key("group", group)]
+
+    def gate_state(self, group: str) -> str:
+        """The state of a group's gate: every unit of ``gate_units`` must pass."""
+        if not self.course.group_built(group):
+            return NOT_BUILT
+        states = [self.unit_state(unit) for unit in self.gate_units(group)]
+        if FAILED in states:
+            return FAILED
+        if all(state == PASSED for state in states):
+            return PASSED
+        return STALE if STALE in states else NOT_RUN
+
+    def units_to_recheck(self, group: str) -> list[str]:
+        """The units of a group's gate that must run before the gate is known (stale or never run)."""
+        return [unit for unit in self.gate_units(group)
+                if self.unit_state(unit) in (STALE, NOT_RUN) and self.course.test_files(unit)]
+
     def failing_tests(self, unit: str) -> list[str]:
         record = self.record(unit)
         if record is None:
@@ -174,7 +211,8 @@ class Evaluation:
         return sum(o not in FAILING for o in record.tests.values()), len(record.tests)
 
     def group_states(self, milestone: Milestone) -> dict[str, str]:
-        return {name: self.unit_state(unit_key("group", name)) for name in milestone.requires}
+        """The gate state of each group the milestone requires."""
+        return {name: self.gate_state(name) for name in milestone.requires}
 
     def milestone_state(self, milestone: Milestone) -> tuple[str, str | None]:
         """(state to show, state that is *known*: None while a required group is unknown).
@@ -210,26 +248,39 @@ class Evaluation:
         return Gate("closed", self.locked_reason(milestone))
 
     def locked_reason(self, milestone: Milestone, failing_now: dict[str, list[str]] | None = None) -> str:
-        """Why a milestone is locked, naming the failing tests and the command to run."""
+        """Why a milestone is locked, naming the failing tests and the command to run.
+
+        ``failing_now`` maps unit keys to tests that failed in the current run (deferred gates).
+        """
         parts = []
         for name, state in self.group_states(milestone).items():
-            failing = (failing_now or {}).get(name) or (self.failing_tests(unit_key("group", name)) if state == FAILED else [])
-            if failing:
-                shown = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
-                parts.append(f"integration group {name} failed ({shown})")
-            elif state == NOT_BUILT:
+            if state == NOT_BUILT:
                 parts.append(f"integration group {name} is not built yet "
                              f"({self.curriculum.group(name).test_file} does not exist)")
-            elif state != PASSED:
-                parts.append(f"integration group {name} has not run against the current code")
+                continue
+            failed_any = False
+            for unit in self.gate_units(name):
+                failing = (failing_now or {}).get(unit) or (
+                    self.failing_tests(unit) if self.unit_state(unit) == FAILED else [])
+                if failing:
+                    failed_any = True
+                    shown = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
+                    parts.append(f"{describe_unit(unit)} failed ({shown})")
+            if not failed_any and state != PASSED:
+                waiting = [describe_unit(unit) for unit in self.gate_units(name) if self.unit_state(unit) != PASSED]
+                parts.append(f"{', '.join(waiting)} of group {name} "
+                             f"{'has' if len(waiting) == 1 else 'have'} not run against the current code")
         return (f"{milestone.label} is LOCKED: {'; '.join(parts)}. "
                 f"Run: {self.group_command(milestone)}")
 
     def group_command(self, milestone: Milestone) -> str:
-        """The command that checks a milestone's prerequisites (and then the milestone)."""
+        """The command that checks a milestone's prerequisites (and then the milestone): the
+        first failing unit's tests (a module's unit tests come before its group's)."""
         for name, state in self.group_states(milestone).items():
             if state == FAILED:
-                return "pytest " + " ".join(self.course.test_files(unit_key("group", name)))
+                for unit in self.gate_units(name):
+                    if self.unit_state(unit) == FAILED:
+                        return "pytest " + " ".join(self.course.test_files(unit))
         return f"pytest --milestone={milestone.name}"
 
     # -- grades -------------------------------------------------------------------------
@@ -279,12 +330,13 @@ class Evaluation:
             if self.unit_state(unit) == FAILED:
                 return "pytest " + " ".join(self.course.test_files(unit) or [f"modules/source/{module.key}"])
         for group in self.curriculum.groups:
-            state = self.unit_state(unit_key("group", group.name))
+            state = self.gate_state(group.name)
             if state == NOT_BUILT:
                 return f"(integration group {group.name} is not built yet; nothing to run)"
             if state != PASSED:
-                files = self.course.test_files(unit_key("group", group.name))
-                return "pytest " + " ".join(files)
+                for unit in self.gate_units(group.name):  # unit tests first, as in the course plan
+                    if self.unit_state(unit) != PASSED:
+                        return "pytest " + " ".join(self.course.test_files(unit))
             milestone = self.curriculum.milestone_of_group(group.name)
             if milestone is not None and self.milestone_state(milestone)[0] != COMPLETE:
                 return f"pytest --milestone={milestone.name}"
@@ -298,7 +350,7 @@ class Evaluation:
             if self.unit_state(unit_key("module", module.name)) == PASSED:
                 self.state.record_first("modules", module.name)
         for group in self.curriculum.groups:
-            if self.unit_state(unit_key("group", group.name)) == PASSED:
+            if self.gate_state(group.name) == PASSED:
                 self.state.record_first("groups", group.name)
 
     def announce_changes(self) -> list[tuple[Milestone, str, str]]:

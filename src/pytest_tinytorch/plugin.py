@@ -22,7 +22,8 @@ from pytest_tinytorch.badge import write_badge
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
 from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
 from pytest_tinytorch.gating import (
-    COMPLETE, FAILED, LOCKED, NOT_BUILT, NOT_RUN, STALE, UNLOCKED, Course, Evaluation, Gate, merge_run,
+    COMPLETE, FAILED, LOCKED, NOT_BUILT, NOT_RUN, STALE, UNLOCKED, Course, Evaluation, Gate, describe_unit,
+    merge_run,
 )
 from pytest_tinytorch.gradescope import write_gradescope
 from pytest_tinytorch.membership import (
@@ -46,12 +47,8 @@ NARROWING_OPTIONS = ("keyword", "markexpr", "deselect", "lf", "stepwise", "tinyt
 
 
 def describe_units(units: list[str]) -> str:
-    """``["group:01_04", "autograd"]`` -> ``integration group 01_04, the autograd grade``."""
-    names = {"group": "integration group", "module": "module", "milestone": "milestone"}
-    return ", ".join(
-        "the autograd grade" if unit == AUTOGRAD else f"{names[unit.split(':')[0]]} {unit.split(':', 1)[1]}"
-        for unit in units
-    )
+    """``["module:tensor", "group:01_04"]`` -> ``unit tests of module tensor, integration group 01_04``."""
+    return ", ".join(describe_unit(unit) for unit in units)
 
 
 class TinyTorchWarning(pytest.PytestWarning):
@@ -177,9 +174,18 @@ class TinyTorchPlugin:
         if deferred and not self.config.pluginmanager.has_plugin("tinytorch-deferred-gates"):
             self.config.pluginmanager.register(DeferredGates(self), "tinytorch-deferred-gates")
 
+    def gate_units_of(self, milestone) -> list[str]:
+        """Every unit the milestone's gates depend on: the unit tests of its groups' modules and
+        the groups' integration tests, in curriculum order."""
+        units = []
+        for name in milestone.requires:
+            group = self.curriculum.group(name)
+            units += [unit_key("module", module) for module in group.modules] + [unit_key("group", name)]
+        return units
+
     def _milestone_paths(self, milestone) -> list[str]:
         index = self._index({})
-        files = [f for group in milestone.requires for f in index.files_of(unit_key("group", group))]
+        files = [f for unit in self.gate_units_of(milestone) for f in index.files_of(unit)]
         files.append(milestone.directory)
         return [str(self.rootdir / f) for f in dict.fromkeys(files) if (self.rootdir / f).exists()]
 
@@ -191,7 +197,7 @@ class TinyTorchPlugin:
         name = self.config.getoption("milestone")
         if name:
             milestone = self.curriculum.milestone(name)
-            return {unit_key("milestone", name)} | {unit_key("group", g) for g in milestone.requires}
+            return {unit_key("milestone", milestone.name), *self.gate_units_of(milestone)}
         return None
 
     def _index(self, cache: dict, learned: dict | None = None) -> TestIndex:
@@ -297,19 +303,21 @@ class TinyTorchPlugin:
             if any(self.covers(f, whole=False) for f in self.course.test_files(unit_key("milestone", m.name)))
         ]
         group_covered = lambda name: all(  # noqa: E731
-            self.covers(f) for f in self.course.test_files(unit_key("group", name)))
-        unknown = set()
+            self.covers(f) for unit in self.evaluation.gate_units(name) for f in self.course.test_files(unit))
+        recheck: list[str] = []
         for milestone in milestones:
             states = self.evaluation.group_states(milestone)
             if any(state in (FAILED, NOT_BUILT) for state in states.values()):
                 continue  # locked whatever the unknown groups would say
-            unknown |= {g for g, state in states.items() if state in (STALE, NOT_RUN) and not group_covered(g)}
-        if unknown:
+            for name, state in states.items():
+                if state in (STALE, NOT_RUN) and not group_covered(name):
+                    recheck += [u for u in self.evaluation.units_to_recheck(name) if u not in recheck]
+        if recheck:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             write_line = reporter.write_line if reporter is not None else print
-            write_line(f"tinytorch: running integration group(s) {', '.join(sorted(unknown))} "
-                       "against the current code first, to decide the milestone gates")
-            self.quiet_run(sorted(unit_key("group", g) for g in unknown), write_line)
+            write_line(f"tinytorch: running {describe_units(recheck)} against the current code first, "
+                       "to decide the milestone gates")
+            self.quiet_run(recheck, write_line)
         self.set_gates({m.name: self.evaluation.gate(m, group_covered) for m in milestones})
 
     @pytest.hookimpl(optionalhook=True)
@@ -370,18 +378,22 @@ class TinyTorchPlugin:
 
     def _failed_in_this_run(self, milestone) -> str:
         """Why a deferred milestone is locked by failures already seen in this run ('' if none)."""
+        failing_now: dict[str, list[str]] = {}
+        for nodeid, result in self.recorder.results.items():
+            if result.outcome in FAILING:
+                for unit in units_of(self.tags.get(nodeid, {})):
+                    failing_now.setdefault(unit, []).append(nodeid)
+        gate_units = set(self.gate_units_of(milestone))
+        if not any(unit in gate_units for unit in failing_now):
+            return ""
         parts, command = [], ""
-        for group in milestone.requires:
-            unit = unit_key("group", group)
-            failing = [
-                nodeid for nodeid, result in self.recorder.results.items()
-                if result.outcome in FAILING and unit in units_of(self.tags.get(nodeid, {}))
-            ]
+        for unit in self.gate_units_of(milestone):
+            failing = failing_now.get(unit)
             if failing:
                 shown = ", ".join(failing[:3]) + (f" and {len(failing) - 3} more" if len(failing) > 3 else "")
-                parts.append(f"integration group {group} failed ({shown})")
-                command = command or "pytest " + self.curriculum.group(group).test_file
-        return f"{milestone.label} is LOCKED: {'; '.join(parts)}. Run: {command}" if parts else ""
+                parts.append(f"{describe_unit(unit)} failed ({shown})")
+                command = command or "pytest " + " ".join(self.course.test_files(unit))
+        return f"{milestone.label} is LOCKED: {'; '.join(parts)}. Run: {command}"
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item):
@@ -510,10 +522,10 @@ class TinyTorchPlugin:
 
         writer = create_terminal_writer(self.config)
         self.prepare()
-        stale = [
-            unit for unit in [*(unit_key("group", g.name) for g in self.curriculum.groups), AUTOGRAD]
-            if self.evaluation.unit_state(unit) in (STALE, NOT_RUN) and self.course.test_files(unit)
-        ]
+        stale = [unit for g in self.curriculum.groups if self.course.group_built(g.name)
+                 for unit in self.evaluation.units_to_recheck(g.name)]
+        if self.evaluation.unit_state(AUTOGRAD) in (STALE, NOT_RUN) and self.course.test_files(AUTOGRAD):
+            stale.append(AUTOGRAD)
         if stale and not in_quiet_run():
             writer.line(f"re-running against the current code: {describe_units(stale)} ...")
             self.quiet_run(stale, writer.line)

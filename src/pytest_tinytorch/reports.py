@@ -42,6 +42,30 @@ def _unit_entry(evaluation: Evaluation, unit: str) -> dict:
             "failing": evaluation.failing_tests(unit), "test_files": evaluation.course.test_files(unit)}
 
 
+def _gate_entry(evaluation: Evaluation, group: str) -> dict:
+    """The group's gate: its state and the state of each unit it is made of."""
+    units = evaluation.gate_units(group) if evaluation.course.group_built(group) else []
+    return {"state": evaluation.gate_state(group),
+            "units": {unit: evaluation.unit_state(unit) for unit in units}}
+
+
+def _locked_by(evaluation: Evaluation, milestone) -> list[dict]:
+    """Why a milestone is locked: every unit of its groups' gates that has not passed
+    (``unit``, ``state``, ``failing`` tests), in curriculum order; empty when unlocked."""
+    if evaluation.milestone_state(milestone)[0] != "LOCKED":
+        return []
+    blocking = []
+    for group in milestone.requires:
+        if not evaluation.course.group_built(group):
+            blocking.append({"unit": unit_key("group", group), "state": "not built yet", "failing": []})
+            continue
+        for unit in evaluation.gate_units(group):
+            state = evaluation.unit_state(unit)
+            if state != "passed":
+                blocking.append({"unit": unit, "state": state, "failing": evaluation.failing_tests(unit)})
+    return blocking
+
+
 def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict:
     """The report document: schema, version, states, grades and this run's tests."""
     curriculum = evaluation.curriculum
@@ -52,7 +76,8 @@ def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict
     groups = {}
     for group in curriculum.groups:
         groups[group.name] = {"modules": list(group.modules), "test_file": group.test_file,
-                              **_unit_entry(evaluation, unit_key("group", group.name))}
+                              **_unit_entry(evaluation, unit_key("group", group.name)),
+                              "gate": _gate_entry(evaluation, group.name)}
     milestones = {}
     for milestone in curriculum.milestones:
         validation = unit_key("milestone", milestone.name)
@@ -60,6 +85,7 @@ def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict
             "number": milestone.number, "title": milestone.title,
             "state": evaluation.milestone_state(milestone)[0],
             "requires": list(milestone.requires),
+            "locked_by": _locked_by(evaluation, milestone),
             "validation": _unit_entry(evaluation, validation),
             "rubric": evaluation.rubric_scores(milestone),
             "score": round(total_score(evaluation, milestone), 6),

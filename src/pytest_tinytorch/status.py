@@ -24,14 +24,21 @@ def module_rows(evaluation: Evaluation) -> list[tuple[str, str, str]]:
 
 
 def group_rows(evaluation: Evaluation) -> list[tuple[str, str, str]]:
+    """One row per group: its *gate* state (unit tests of its modules and integration tests),
+    with the integration tests' count and whatever keeps the gate from passing."""
     rows = []
     for group in evaluation.curriculum.groups:
         unit = unit_key("group", group.name)
         failing = evaluation.failing_tests(unit)
-        note = _tests(evaluation, unit)
+        notes = [_tests(evaluation, unit)] if _tests(evaluation, unit) else []
         if failing:
-            note += f"; failing: {', '.join(failing[:3])}" + (" ..." if len(failing) > 3 else "")
-        rows.append((f"{group.name} ({group.modules[0]}..{group.modules[-1]})", evaluation.unit_state(unit), note))
+            notes.append(f"failing: {', '.join(failing[:3])}" + (" ..." if len(failing) > 3 else ""))
+        blocked_by = [name.split(":", 1)[1] for name in evaluation.gate_units(group.name)[:-1]
+                      if evaluation.unit_state(name) == "failed"]
+        if blocked_by:
+            notes.append(f"unit tests failing in {', '.join(blocked_by)}")
+        rows.append((f"{group.name} ({group.modules[0]}..{group.modules[-1]})",
+                     evaluation.gate_state(group.name), "; ".join(notes)))
     return rows
 
 
@@ -68,7 +75,7 @@ def render_status(evaluation: Evaluation) -> str:
     """The ``--tinytorch-status`` table: modules, groups, milestones, autograd, next command."""
     lines = [f"TinyTorch status (code fingerprint {evaluation.course.fingerprinter.sources[:8]})", ""]
     lines += _table("Modules (unit tests)", module_rows(evaluation)) + [""]
-    lines += _table("Integration groups", group_rows(evaluation)) + [""]
+    lines += _table("Integration groups (gate: unit tests + integration tests)", group_rows(evaluation)) + [""]
     lines += _table("Milestones", milestone_rows(evaluation)) + [""]
     autograd = autograd_line(evaluation)
     if autograd:
