@@ -1,6 +1,7 @@
 """``tito grade`` on a small class of fake submissions: good, failing, hanging, crashing,
-memory-hungry, malicious (fake cache, patched tests, a conftest that forces passes, a library
+memory-hungry, malicious (fake cache, patched tests, conftests that force passes, a library
 that rewrites the tests while they run) and one that is not a submission at all.
+(tests/test_grading_hostile.py has the hostile submissions of the audit, on the real library.)
 
 The instructor repository is synthetic and small (two library files, one integration group,
 one milestone) but carries the real plugin, so the scores are the plugin's Gradescope scores.
@@ -163,7 +164,7 @@ def graded(instructor, tmp_path_factory):
     hanging = edition(instructor, klass / "hanging", solved=True)
     with_library_line(hanging, "tensor", "while True:\n    pass\n")
     crashing = edition(instructor, klass / "crashing", solved=True)
-    with_library_line(crashing, "activations", "import ctypes\nreturn ctypes.string_at(0)\n")
+    with_library_line(crashing, "activations", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
     hog = edition(instructor, klass / "hog", solved=True)
     with_library_line(hog, "tensor", "hoard = []\nwhile True:\n    hoard.append(bytearray(50 * 1024 * 1024))\n")
     faker = edition(instructor, klass / "faker", solved=False)
@@ -171,12 +172,15 @@ def graded(instructor, tmp_path_factory):
         ".pytest_cache/d/tinytorch/state.json": json.dumps({"milestone_states": {"perceptron": "COMPLETE"}}),
         ".pytest_cache/v/cache/lastfailed": "{}",
         "modules/tests/integration/test_modules_01_04.py": "def test_everything():\n    assert True\n",
+        "milestones/01_perceptron/test_perceptron.py": "def test_nothing():\n    pass\n",
+    })
+    planter = edition(instructor, klass / "planter", solved=False)
+    write(planter, {
         "conftest.py": (
             "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
             "    outcome = yield\n    report = outcome.get_result()\n    report.outcome = 'passed'\n"
         ),
         "src/tinytorch/conftest.py": "raise SystemExit('a conftest inside the library must not be loaded')\n",
-        "milestones/01_perceptron/test_perceptron.py": "def test_nothing():\n    pass\n",
     })
     rewriter = edition(instructor, klass / "rewriter", solved=False)
     (rewriter / "src/tinytorch/__init__.py").write_text(
@@ -187,7 +191,7 @@ def graded(instructor, tmp_path_factory):
     stranger = klass / "stranger"
     write(stranger, {"notes.txt": "not a TinyTorch folder"})
     out = tmp_path_factory.mktemp("grades")
-    submissions = [good, failing, hanging, crashing, hog, faker, rewriter, stranger]
+    submissions = [good, failing, hanging, crashing, hog, faker, planter, rewriter, stranger]
     results = grade_submissions(instructor, submissions, out, jobs=2, limits=Limits(timeout_s=15, memory_mb=1024))
     return {r.submission: r for r in results}, out
 
@@ -245,12 +249,28 @@ def test_a_memory_hog_hits_the_limit_and_is_graded(graded):
     assert "modules/tests/integration/test_modules_01_04.py::test_double_keeps_length" in hog.failed_tests
 
 
-def test_cached_state_patched_tests_and_conftests_in_a_submission_are_ignored(graded):
+def test_cached_state_and_patched_tests_in_a_submission_are_ignored(graded):
     results, _ = graded
     faker = results["faker"]
-    assert faker.status == "graded" and faker.score == 0
+    assert faker.status == "graded" and faker.score == 0 and faker.findings == []
     assert faker.groups["01_04"] == "failed" and faker.milestones["perceptron"]["state"] == "LOCKED"
     assert faker.tests["failed"] >= 3  # the instructor's tests ran, not the submission's
+
+
+def test_planted_conftests_are_flagged_and_not_run(graded):
+    results, out = graded
+    planter = results["planter"]
+    assert planter.status == "flagged" and planter.score == 0
+    assert planter.reason.startswith("flagged by the submission scan, not run: conftest.py [pytest-configuration]")
+    assert planter.findings == [
+        {"path": "conftest.py", "line": 0, "rule": "pytest-configuration",
+         "reason": "a conftest.py that is not the instructor's; pytest would load it"},
+        {"path": "src/tinytorch/conftest.py", "line": 0, "rule": "pytest-configuration",
+         "reason": "a conftest.py that is not the instructor's; pytest would load it"},
+    ]
+    assert planter.tests == {"passed": 0, "failed": 0, "error": 0, "skipped": 0}  # nothing ran
+    assert planter.max_score == results["good"].max_score
+    assert not (out / "planter/pytest.log").exists()
 
 
 def test_a_library_that_rewrites_the_tests_is_caught(graded):
@@ -274,10 +294,12 @@ def test_one_json_per_submission_and_a_class_csv(graded):
         assert saved["schema"] == "tinytorch-grade/1"
     with open(out / "class.csv", newline="") as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
-    assert list(rows) == ["good", "failing", "hanging", "crashing", "hog", "faker", "rewriter", "stranger"]
+    assert list(rows) == ["good", "failing", "hanging", "crashing", "hog", "faker", "planter", "rewriter", "stranger"]
+    assert rows["planter"]["status"] == "flagged" and rows["planter"]["flags"] == "pytest-configuration"
+    assert rows["good"]["flags"] == ""
     assert rows["good"]["milestones_complete"] == "perceptron" and rows["good"]["groups_passed"] == "01_04"
     assert rows["hanging"]["status"] == "timeout" and rows["hanging"]["score"] == "0"
-    for name in ("hanging", "crashing", "rewriter"):
+    for name in ("hanging", "crashing", "rewriter", "planter"):
         gradescope = json.loads((out / name / "results.json").read_text())
         assert gradescope["score"] == 0 and gradescope["output"].startswith("Not graded:")
 

@@ -288,7 +288,8 @@ def command_grade(options, root: Path, curriculum: Curriculum) -> int:
     limits = Limits(timeout_s=options.timeout, memory_mb=options.memory_mb or None)
     try:
         results = grade_submissions(root, options.submissions, options.out, jobs=options.jobs,
-                                    limits=limits, curriculum=curriculum, progress=show)
+                                    limits=limits, curriculum=curriculum, progress=show,
+                                    allow_rules=options.allow_rule)
     except GradingError as error:
         raise UsageError(str(error)) from None
     graded = sum(r.status == "graded" for r in results)
@@ -365,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="wall-clock seconds per submission before its processes are killed (default 600)")
     grade.add_argument("--memory-mb", type=int, default=4096,
                        help="address-space limit per submission in MB, 0 for none (default 4096)")
+    grade.add_argument("--allow-rule", action="append", default=[], metavar="RULE",
+                       help="a submission-scan rule this course allows (repeatable), e.g. garbage-collector "
+                            "for a profiling module; the rules are in docs/instructor-guide.md")
     grade.set_defaults(handler=command_grade)
     return parser
 

@@ -10,6 +10,10 @@ Nothing in it is trusted except the student's work itself:
 * pytest runs in a child process of its own process group with a clean environment, a fresh
   cache directory, a wall-clock timeout (the whole group is killed), an address-space limit,
   a file-size limit, no core dumps, and proxies pointed at a dead loopback port;
+* before anything runs, the submission is scanned (``submission_scan``): code that imports
+  pytest or the plugin, touches ``sys.modules``, frames, builtins or the grader's environment,
+  and any ``conftest.py``, pytest configuration, ``sitecustomize.py`` or ``.pth`` file in it,
+  make it ``flagged``: it scores 0 with the findings as the reason, and is not run;
 * after the run the grading tree's instructor files are hashed again: a submission that
   rewrote a test or planted a ``conftest.py`` scores 0 with that reason;
 * a hanging, crashing or memory-hungry submission gets a score (0 when nothing was reported)
@@ -21,6 +25,7 @@ Scores come from the plugin: each run writes the ``--tinytorch-report`` JSON and
 
 This is isolation against accidents and casual cheating, not a security sandbox: code that
 runs inside pytest can still lie to it. Grade untrusted code inside a container or VM as well.
+The threat model is in docs/instructor-guide.md ("What grading catches").
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from pathlib import Path
 from pytest_tinytorch.curriculum import Curriculum, default_curriculum
 from pytest_tinytorch.release import LIBRARY_DIR, release
 from pytest_tinytorch.state import write_json_atomically, write_text_atomically
+from pytest_tinytorch.submission_scan import RULES, instructor_configuration, scan_submission, summarize
 
 GRADED_PATHS = ("modules", "milestones")
 """Where the instructor's grading tests live in the grading tree."""
@@ -74,7 +80,7 @@ class SubmissionResult:
 
     submission: str
     path: str
-    status: str  # graded | timeout | crashed | tampered | invalid | error
+    status: str  # graded | flagged | timeout | crashed | tampered | invalid | error
     score: float = 0.0
     max_score: float = 0.0
     reason: str = ""
@@ -84,6 +90,7 @@ class SubmissionResult:
     failed_tests: list = field(default_factory=list)
     groups: dict = field(default_factory=dict)
     milestones: dict = field(default_factory=dict)
+    findings: list = field(default_factory=list)  # the scan's findings (submission_scan.Finding)
     schema: str = RESULT_SCHEMA
 
     def to_json(self) -> dict:
@@ -369,10 +376,12 @@ def _signal_name(code: int) -> str:
 def grade_one(
     submission: Path, name: str, base_dir: Path, out_dir: Path, limits: Limits,
     curriculum: Curriculum, scratch: Path, arguments: list[str] | None = None,
+    allow_rules: frozenset[str] = frozenset(),
 ) -> SubmissionResult:
     """Grade one submission; never raises for anything the submission does.
 
-    ``arguments`` replaces the default test paths (the validator runs single milestones).
+    ``arguments`` replaces the default test paths (the validator runs single milestones);
+    ``allow_rules`` are scan rules the instructor allows for this course.
     """
     submission = Path(submission)
     result = SubmissionResult(name, str(submission.resolve()), status="error")
@@ -388,6 +397,15 @@ def grade_one(
     home = scratch / name / "home"
     home.mkdir(parents=True)
     prepare_tree(base_dir, submission, tree, curriculum)
+    student_files = [relative for _, relative in _student_files(tree, curriculum)]
+    findings = scan_submission(submission, tree, student_files, instructor_configuration(base_dir), allow_rules)
+    if findings:
+        result.findings = [finding.to_json() for finding in findings]
+        result.status, result.score = "flagged", 0.0
+        result.reason = f"flagged by the submission scan, not run: {summarize(findings)}"
+        _write_failure_gradescope(results / "results.json", result)
+        shutil.rmtree(scratch / name, ignore_errors=True)
+        return result
     before = instructor_fingerprint(tree, curriculum)
     outcome_log = results / "outcomes.jsonl"
     log_path = results / "pytest.log"
@@ -475,7 +493,7 @@ def _write_json(path: Path, data) -> None:
 
 CSV_COLUMNS = [
     "submission", "status", "score", "max_score", "passed", "failed", "error", "skipped",
-    "groups_passed", "milestones_unlocked", "milestones_complete", "duration_s", "reason",
+    "groups_passed", "milestones_unlocked", "milestones_complete", "duration_s", "flags", "reason",
 ]
 
 
@@ -496,11 +514,16 @@ def grade_submissions(
     limits: Limits | None = None,
     curriculum: Curriculum | None = None,
     progress=None,
+    allow_rules=(),
 ) -> list[SubmissionResult]:
     """Grade every submission (``jobs`` at a time); write per-submission JSON and ``class.csv``.
 
-    ``progress`` is called with each ``SubmissionResult`` as it finishes (the CLI prints it).
+    ``progress`` is called with each ``SubmissionResult`` as it finishes (the CLI prints it);
+    ``allow_rules`` names scan rules (``submission_scan.RULES``) this course allows.
     """
+    unknown = sorted(set(allow_rules) - set(RULES))
+    if unknown:
+        raise GradingError(f"unknown scan rule {', '.join(unknown)}; expected one of: {', '.join(RULES)}")
     curriculum = curriculum or default_curriculum()
     limits = limits or Limits()
     submissions = [Path(s) for s in submissions]
@@ -519,7 +542,8 @@ def grade_submissions(
         def grade(item: tuple[Path, str]) -> SubmissionResult:
             submission, name = item
             try:
-                outcome = grade_one(submission, name, base, out_dir, limits, curriculum, scratch)
+                outcome = grade_one(submission, name, base, out_dir, limits, curriculum, scratch,
+                                    allow_rules=frozenset(allow_rules))
             except Exception as error:  # a grader bug must not stop the class
                 outcome = SubmissionResult(name, str(submission.resolve()), "error",
                                            reason=f"grader error: {type(error).__name__}: {error}")
@@ -563,6 +587,7 @@ def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
                 name for name, state in states.items() if state in ("UNLOCKED", "COMPLETE")),
             "milestones_complete": " ".join(name for name, state in states.items() if state == "COMPLETE"),
             "duration_s": f"{result.duration_s:.1f}",
+            "flags": " ".join(sorted({finding["rule"] for finding in result.findings})),
             "reason": result.reason.splitlines()[0] if result.reason else "",
         })
     write_text_atomically(path, buffer.getvalue())
