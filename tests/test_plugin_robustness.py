@@ -1,5 +1,6 @@
 """The plugin under hostile conditions: wrong names, broken state files, no cache, xdist."""
 
+import glob
 import json
 import re
 
@@ -51,10 +52,44 @@ def test_corrupt_or_foreign_state_file_warns_and_is_rebuilt(course, content):
     result = course.run()
     result.assert_outcomes(passed=10)
     result.stdout.fnmatch_lines(["*TinyTorchWarning: TinyTorch state file * is unusable (*); "
-                                 "it will be rebuilt from this run's results"])
+                                 "it will be rebuilt from this run's results*"])
     rebuilt = json.loads(course.state_file.read_text())
     assert rebuilt["schema"] == "tinytorch-state"
     assert rebuilt["milestone_states"] == {"first": "COMPLETE", "second": "COMPLETE"}
+
+
+def corrupt_outcomes(course, outcome) -> dict:
+    """Replace every recorded failure of the state file by ``outcome``; return the old state."""
+    state = json.loads(course.state_file.read_text())
+    corrupted = json.loads(json.dumps(state))
+    for record in corrupted["units"].values():
+        record["tests"] = {nodeid: outcome if value == "failed" else value for nodeid, value in record["tests"].items()}
+    corrupted["milestone_states"]["second"] = "COMPLETE"
+    corrupted["history"]["groups"]["03_03"] = "passed yesterday"
+    course.state_file.write_text(json.dumps(corrupted))
+    return state
+
+
+@pytest.mark.parametrize("outcome", [1, "passedd"])
+def test_a_state_with_wrong_outcomes_is_rebuilt_with_a_warning_even_in_status_mode(course, outcome):
+    """An outcome of 1 or "passedd" once counted as passed and showed a milestone COMPLETE."""
+    course.break_neg()
+    course.run()
+    old = corrupt_outcomes(course, outcome)
+    status = course.status()
+    bad_history = "history.groups['03_03'] is 'passed yesterday'; expected an ISO 8601 timestamp"
+    status.stdout.fnmatch_lines([
+        glob.escape(
+            f"TinyTorchWarning: TinyTorch state file {course.state_file} is unusable (malformed TinyTorch state "
+            f"file: units['group:03_03'].tests['modules/tests/integration/test_modules_03_03.py::test_neg'] is "
+            f"{outcome!r}; expected one of passed, failed, error, skipped, xfailed, xpassed; {bad_history}); "
+            f"it will be rebuilt from this run's results; kept 5 history entries, dropped 1: {bad_history}"),
+        "  Milestone 2: Second * LOCKED*",
+    ])
+    rebuilt = json.loads(course.state_file.read_text())
+    assert rebuilt["milestone_states"] == {"first": "UNLOCKED"}  # its validation was not re-run yet
+    assert rebuilt["history"] == old["history"]  # the entries that were valid kept their first times
+    assert course.status().stdout.str().count("TinyTorchWarning") == 0  # rebuilt once, clean after
 
 
 def test_without_the_cache_provider_the_run_is_still_correct(course):

@@ -83,6 +83,7 @@ def test_edition_replaces_blocks_and_leaves_out_solutions_hidden_tests_and_cache
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == [
         EDITION_FILE,
+        "README.md",
         "docs/guide.md",
         "milestones/01_perceptron/perceptron_milestone.py",
         "milestones/01_perceptron/test_perceptron.py",
@@ -163,8 +164,11 @@ def test_refuses_a_non_empty_output_directory_and_a_bad_module_number(source_rep
     with pytest.raises(ReleaseError, match="is not empty"):
         release(source_repo, out)
     assert (out / "keep.txt").read_text() == "mine"
-    release(source_repo, out, overwrite=True)
-    assert not (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    release(source_repo, out)  # an empty folder is fine
+    (out / "stale.txt").write_text("from an earlier edition")
+    release(source_repo, out, overwrite=True)  # an edition (it has EDITION.json) is replaced
+    assert not (out / "stale.txt").exists() and (out / EDITION_FILE).is_file()
     with pytest.raises(ReleaseError, match="--solutions-through 42 is not a module number"):
         release(source_repo, tmp_path / "other", solutions_through=42)
     with pytest.raises(ReleaseError, match="is not a TinyTorch repository"):
@@ -177,3 +181,78 @@ def test_a_malformed_block_fails_the_release_and_writes_nothing(source_repo, tmp
     with pytest.raises(ReleaseError, match=r"src/tinytorch/losses.py:2: '# BEGIN SOLUTION' is never closed"):
         release(source_repo, out)
     assert not out.exists() and not (tmp_path / "edition.partial").exists()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (``.git`` included)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_refuses_a_folder_that_contains_the_repository(source_repo, tmp_path):
+    """`tito release .. --overwrite` once deleted the repository, .git and all."""
+    subprocess.run(["git", "init", "-q"], cwd=source_repo, check=True)
+    (tmp_path / "notes.txt").write_text("a sibling of the repository")
+    before = snapshot(tmp_path)
+    assert any(name.startswith("instructor/.git/") for name in before)
+    with pytest.raises(ReleaseError) as error:
+        release(source_repo, source_repo / "..", overwrite=True)
+    assert str(error.value) == (
+        f"output directory {tmp_path} contains the repository {source_repo}; choose a folder "
+        f"outside it, e.g. {tmp_path / 'instructor-student'}"
+    )
+    assert snapshot(tmp_path) == before
+
+
+def test_overwrite_refuses_a_folder_that_is_not_an_edition(source_repo, tmp_path):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("years of work")
+    (out / EDITION_FILE).write_text("not json")  # a file of that name is not enough
+    with pytest.raises(ReleaseError) as error:
+        release(source_repo, out, overwrite=True)
+    assert str(error.value) == (
+        f"output directory {out} is not a TinyTorch edition (no valid {EDITION_FILE} in it), so "
+        "--overwrite will not delete it; choose an empty folder or remove it yourself"
+    )
+    assert snapshot(out) == {"chapter1.tex": b"years of work", EDITION_FILE: b"not json"}
+
+
+def test_overwrite_refuses_an_edition_that_holds_a_git_repository(source_repo, tmp_path):
+    out = tmp_path / "edition"
+    release(source_repo, out)
+    subprocess.run(["git", "init", "-q"], cwd=out / "docs", check=True)  # the class's pushed copy
+    before = snapshot(out)
+    with pytest.raises(ReleaseError, match=rf"holds a git repository \({out / 'docs/.git'}\), so --overwrite will not"):
+        release(source_repo, out, overwrite=True)
+    assert snapshot(out) == before
+
+
+def test_a_failed_overwrite_leaves_the_old_edition_intact_and_no_partial_folder(source_repo, tmp_path, monkeypatch):
+    out = tmp_path / "edition"
+    release(source_repo, out, solutions_through=4)
+    before = snapshot(out)
+    from pytest_tinytorch import release as release_module
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(release_module, "_write_edition_file", fail)
+    with pytest.raises(OSError, match="disk full"):
+        release(source_repo, out, overwrite=True)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edition", "instructor"]
+    monkeypatch.undo()
+    release(source_repo, out, overwrite=True)  # and a release that succeeds replaces it
+    assert "TODO (01_tensor)" in (out / "src/tinytorch/tensor.py").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edition", "instructor"]
+
+
+def test_generated_milestone_files_are_never_released(source_repo, tmp_path):
+    folder = source_repo / "milestones/01_perceptron"
+    (folder / "perceptron_milestone.ipynb").write_text("{}")
+    (folder / "submission.json").write_text("{}")
+    summary = release(source_repo, tmp_path / "edition")
+    assert sorted(p.name for p in (tmp_path / "edition" / "milestones/01_perceptron").iterdir()) == [
+        "perceptron_milestone.py", "test_perceptron.py"]
+    assert {"milestones/01_perceptron/perceptron_milestone.ipynb",
+            "milestones/01_perceptron/submission.json"} <= set(summary.files_left_out)

@@ -113,9 +113,16 @@ class Curriculum:
             f"{', '.join(g.name for g in self.groups)}"
         )
 
-    def milestone(self, name: str) -> Milestone:
+    def milestone(self, name: str | int) -> Milestone:
+        """Find a milestone by name (``perceptron``), number (``1``/``"01"``), directory name
+        (``01_perceptron``) or title (``Perceptron``), ignoring case. Callers that compare
+        names use the ``.name`` of the result, the one canonical spelling."""
+        wanted = str(name).strip().casefold()
         for milestone in self.milestones:
-            if name == milestone.name:
+            spellings = (milestone.name, milestone.title, milestone.directory.rstrip("/").rsplit("/", 1)[-1])
+            if wanted in (spelling.casefold() for spelling in spellings) or (
+                wanted.isdigit() and int(wanted) == milestone.number
+            ):
                 return milestone
         raise CurriculumError(
             f"unknown milestone {name!r}; expected one of: "

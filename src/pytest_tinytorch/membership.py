@@ -118,7 +118,7 @@ def item_tags(item, path_units: dict[str, str], curriculum: Curriculum) -> dict:
         elif mark.name == "integration":
             tags["group"] = mark.args[0]
         elif mark.name == "milestone":
-            tags["milestone"] = mark.args[0]
+            tags["milestone"] = curriculum.milestone(mark.args[0]).name  # "Perceptron" -> "perceptron"
             tags["rubric"] = mark.kwargs.get("rubric", mark.args[1] if len(mark.args) > 1 else None)
         elif mark.name == "autograd_op":
             tags["autograd_op"] = mark.args[0]
@@ -244,7 +244,7 @@ class TestIndex:
             elif kind == "group":
                 self.curriculum.group(name)
             elif kind == "milestone":
-                self.curriculum.milestone(name)
+                name = self.curriculum.milestone(name).name
         except CurriculumError:
             return []
         return [unit_key(kind, name)]

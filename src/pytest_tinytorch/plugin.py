@@ -522,6 +522,8 @@ class TinyTorchPlugin:
 
         writer = create_terminal_writer(self.config)
         self.prepare()
+        if self.store.warning:  # no warnings summary in this mode: say it here
+            writer.line(f"TinyTorchWarning: {self.store.warning}", yellow=True)
         stale = [unit for g in self.curriculum.groups if self.course.group_built(g.name)
                  for unit in self.evaluation.units_to_recheck(g.name)]
         if self.evaluation.unit_state(AUTOGRAD) in (STALE, NOT_RUN) and self.course.test_files(AUTOGRAD):

@@ -14,9 +14,17 @@ function it belongs to. A student edition is a copy of the repository in which
   ``pytest.mark.hidden`` is dropped whole, a test function or class decorated with
   ``@pytest.mark.hidden`` is removed from its file;
 * instructor-only tooling tests (this release tool's, the grader's) are left out, since they
-  need the reference solutions to pass.
+  need the reference solutions to pass, and so is the instructor guide;
+* ``README.md`` is the edition's own, made from ``EDITION_README_TEMPLATE`` (what a student
+  does first), not the reference README written for instructors;
+* what ``tito milestone start`` and ``submit`` generate (``*_milestone.ipynb``,
+  ``submission.json``) is never copied.
 
 Every Python file written is compiled; a release that would ship broken code fails instead.
+The edition is built in a temporary sibling folder and swapped in at the end, so a failed
+release leaves the previous edition as it was; ``--overwrite`` replaces only an earlier
+edition (a folder with its ``EDITION.json``), never a folder holding the repository, a
+``.git`` or anything else.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ import json
 import os
 import re
 import shutil
+import string
 import subprocess
+import tempfile
 import tokenize
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,9 +61,14 @@ INSTRUCTOR_ONLY_GLOBS = (
     "tests/test_cli_workflow.py",  # shares the grading tests' synthetic course
     "tests/test_gradcheck_*.py",  # tests of the autograd grader: gradcheck, registry, negative controls
     "benchmarks/bench_grading.py",
+    "docs/instructor-guide.md",
 )
-"""Files that test or measure the course tooling against the reference solutions; they cannot
-pass in a student edition and are not for students."""
+"""Files that test or measure the course tooling against the reference solutions (they cannot
+pass in a student edition), and the instructors' documentation: not for students."""
+
+GENERATED_GLOBS = ("milestones/*/*_milestone.ipynb", "milestones/*/submission.json")
+"""What ``tito milestone start`` and ``submit`` write into a working copy (git-ignored): a
+student's notebook and report, never part of an edition."""
 
 SKIPPED_DIRECTORIES = {
     ".git", "__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints", ".mypy_cache",
@@ -409,8 +424,9 @@ def release(
 
     ``solutions_through`` keeps the solution blocks of modules numbered up to it (``4`` keeps
     01-04); ``None`` replaces every block. ``out_dir`` must not exist (or be empty) unless
-    ``overwrite`` is set, and must not lie inside ``source_root``. The grader builds its
-    trees with ``keep_hidden_tests=True`` and ``edition="grading"``.
+    ``overwrite`` is set and it holds an earlier edition; it must neither lie inside
+    ``source_root`` nor contain it. The grader builds its trees with
+    ``keep_hidden_tests=True`` and ``edition="grading"``.
     """
     source_root, out_dir = Path(source_root).resolve(), Path(out_dir).resolve()
     curriculum = curriculum or default_curriculum()
@@ -421,18 +437,12 @@ def release(
             f"--solutions-through {solutions_through} is not a module number; expected 0 to "
             f"{len(curriculum.modules)}"
         )
-    if out_dir == source_root or out_dir.is_relative_to(source_root) and not _ignored_by_git(source_root, out_dir):
-        raise ReleaseError(f"output directory {out_dir} lies inside the repository {source_root}; choose another")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise ReleaseError(f"output directory {out_dir} is not empty; remove it or pass --overwrite")
-        shutil.rmtree(out_dir)
+    replaced = _check_output_folder(source_root, out_dir, overwrite)
 
     summary = ReleaseSummary(out_dir, solutions_through)
-    left_out_patterns = (MILESTONE_SOLUTION_GLOB, *INSTRUCTOR_ONLY_GLOBS)
-    staged = out_dir.with_name(out_dir.name + ".partial")
-    if staged.exists():
-        shutil.rmtree(staged)
+    left_out_patterns = (MILESTONE_SOLUTION_GLOB, *INSTRUCTOR_ONLY_GLOBS, *GENERATED_GLOBS)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
         for relative in repository_files(source_root):
             if _matches(relative, left_out_patterns):
@@ -441,6 +451,8 @@ def release(
             source_path = source_root / relative
             target = staged / relative
             target.parent.mkdir(parents=True, exist_ok=True)
+            if relative == "README.md":
+                continue  # the edition gets its own, written below
             if is_library_file(relative):
                 text = source_path.read_text(encoding="utf-8")
                 text = _release_library_file(relative, text, curriculum, solutions_through, summary)
@@ -457,14 +469,120 @@ def release(
             else:
                 shutil.copy2(source_path, target)
             summary.files_written += 1
+        (staged / "README.md").write_text(edition_readme(source_root, curriculum), encoding="utf-8")
+        summary.files_written += 1
         _write_edition_file(staged, source_root, solutions_through, edition)
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(staged, out_dir)
+        _swap_into_place(staged, out_dir, replaced)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return summary
+
+
+def _check_output_folder(source_root: Path, out_dir: Path, overwrite: bool) -> bool:
+    """Refuse an output folder the release could damage; True when it replaces an edition.
+
+    ``--overwrite`` replaces an earlier edition only: a folder with its ``EDITION.json``, no
+    ``.git`` anywhere in it, and not holding the repository itself. Anything else might be
+    someone's work, and a release never deletes what it did not write.
+    """
+    if out_dir == source_root or out_dir.is_relative_to(source_root) and not _ignored_by_git(source_root, out_dir):
+        raise ReleaseError(f"output directory {out_dir} lies inside the repository {source_root}; choose another")
+    if source_root.is_relative_to(out_dir):
+        raise ReleaseError(
+            f"output directory {out_dir} contains the repository {source_root}; choose a folder "
+            f"outside it, e.g. {out_dir / (source_root.name + '-student')}"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReleaseError(f"output {out_dir} is a file; expected a folder for the edition")
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        return False
+    if not overwrite:
+        raise ReleaseError(f"output directory {out_dir} is not empty; remove it or pass --overwrite")
+    if not _is_edition(out_dir):
+        raise ReleaseError(
+            f"output directory {out_dir} is not a TinyTorch edition (no valid {EDITION_FILE} in it), "
+            f"so --overwrite will not delete it; choose an empty folder or remove it yourself"
+        )
+    repository = next(_git_folders(out_dir), None)
+    if repository is not None:
+        raise ReleaseError(
+            f"output directory {out_dir} holds a git repository ({repository}), so --overwrite will "
+            f"not delete it; release into a fresh folder and copy the files over"
+        )
+    return True
+
+
+def _is_edition(folder: Path) -> bool:
+    """True when ``folder`` has the ``EDITION.json`` that ``release`` writes."""
+    try:
+        record = json.loads((folder / EDITION_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(record, dict) and "edition" in record and "solutions_through" in record
+
+
+def _git_folders(folder: Path):
+    """Every ``.git`` (a repository's folder, or a worktree's or submodule's file) under ``folder``."""
+    for directory, subdirectories, files in os.walk(folder):
+        for name in (*subdirectories, *files):
+            if name == ".git":
+                yield Path(directory) / name
+        subdirectories[:] = [d for d in subdirectories if d != ".git"]
+
+
+def _swap_into_place(staged: Path, out_dir: Path, replaced: bool) -> None:
+    """Move the finished edition to ``out_dir``: the old one aside, the new one in, the old one
+    deleted. Until the new one is in place the old one is intact (put back on a failure)."""
+    if not out_dir.exists():
+        os.replace(staged, out_dir)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+    os.replace(out_dir, aside)  # an empty folder is replaced by rename on POSIX
+    try:
+        os.replace(staged, out_dir)
+    except BaseException:
+        os.replace(aside, out_dir)
+        raise
+    if replaced:
+        shutil.rmtree(aside)
+    else:
+        aside.rmdir()  # it was empty
+
+
+EDITION_README_TEMPLATE = "src/pytest_tinytorch/templates/EDITION_README.md"
+"""The edition's README, relative to the repository: what a student does first. The reference
+README speaks to instructors ("this repository is the complete reference solution") and is
+not shipped. ``$course_table`` is filled in from the curriculum."""
+
+
+def edition_readme(source_root: Path, curriculum: Curriculum) -> str:
+    """The student edition's README: the template with the course table filled in.
+
+    A module or milestone is linked to its README when the repository has one, so that every
+    link resolves inside the edition.
+    """
+    template = source_root / EDITION_README_TEMPLATE
+    if not template.is_file():
+        template = Path(__file__).parent / "templates" / "EDITION_README.md"
+
+    def link(title: str, readme: str) -> str:
+        return f"[{title}]({readme})" if (source_root / readme).is_file() else title
+
+    rows = ["| group | modules (`src/tinytorch/…`) | unlocks |", "|---|---|---|"]
+    for group in curriculum.groups:
+        modules = ", ".join(
+            link(f"`{name}`", f"modules/source/{curriculum.module(name).key}/README.md") for name in group.modules
+        )
+        milestone = curriculum.milestone_of_group(group.name)
+        unlocks = link(milestone.label, f"{milestone.directory}/README.md") if milestone else ""
+        rows.append(f"| {group.name.replace('_', '–')} | {modules} | {unlocks} |")
+    try:
+        return string.Template(template.read_text(encoding="utf-8")).substitute(course_table="\n".join(rows))
+    except (KeyError, ValueError) as error:
+        raise ReleaseError(
+            f"{template}: unknown placeholder {error}; the only one is $course_table (write $$ for a dollar sign)"
+        ) from None
 
 
 def _release_library_file(
