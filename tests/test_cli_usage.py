@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_tinytorch.cli import main
+from pytest_tinytorch.curriculum import CurriculumError, default_curriculum
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -63,6 +64,21 @@ def test_malformed_options_exit_2_with_the_reason(arguments, message, capsys):
         main(arguments)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spelling", ["perceptron", "1", "01", "01_perceptron", "Perceptron", "PERCEPTRON", 1])
+def test_a_milestone_is_found_by_number_directory_name_or_title(spelling):
+    assert default_curriculum().milestone(spelling).name == "perceptron"
+
+
+def test_milestone_spellings_stay_distinct_and_unknown_ones_list_the_names():
+    curriculum = default_curriculum()
+    assert [curriculum.milestone(s).name for s in ("5", "05_systems_capstone", "systems capstone", "TinyGPT")] == [
+        "systems", "systems", "systems", "tinygpt"]
+    for wrong in ("0", "6", "01_mlp", "percepton"):
+        with pytest.raises(CurriculumError) as error:
+            curriculum.milestone(wrong)
+        assert str(error.value) == f"unknown milestone {wrong!r}; expected one of: perceptron, mlp, cnn, tinygpt, systems"
 
 
 def test_outside_a_repository_tito_says_where_it_looked(tmp_path, monkeypatch, capsys):

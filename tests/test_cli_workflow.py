@@ -80,6 +80,9 @@ def test_a_student_goes_from_locked_to_complete(student, capfd):
     error = capfd.readouterr().err
     assert "Milestone 1: Perceptron is LOCKED: integration groups not passing yet: 01_04" in error
     assert not starter.with_suffix(".ipynb").exists()
+    assert tito(student, "milestone", "start", "cnn") == 1  # locked, and no starter written yet either
+    assert capfd.readouterr().err.startswith(
+        "tito: Milestone 3: CNN is LOCKED: integration groups not passing yet: 01_04 (failed), 05_07 (")
 
     assert tito(student, "module", "complete", "01_tensor") == 1  # still a TODO
     assert "Module 01_tensor is not complete yet" in capfd.readouterr().out
@@ -96,7 +99,7 @@ def test_a_student_goes_from_locked_to_complete(student, capfd):
     assert "Integration group 01_04: all tests pass." in printed
     assert "Milestone 1: Perceptron UNLOCKED!\nRun: tito milestone start perceptron" in printed
 
-    assert tito(student, "milestone", "start", "perceptron") == 0
+    assert tito(student, "milestone", "start", "Perceptron") == 0  # any spelling of the milestone
     assert "Created: milestones/01_perceptron/perceptron_milestone.ipynb" in capfd.readouterr().out
     notebook = json.loads(starter.with_suffix(".ipynb").read_text())
     assert notebook["metadata"]["jupytext"]["formats"] == "ipynb,py:percent"
@@ -104,8 +107,10 @@ def test_a_student_goes_from_locked_to_complete(student, capfd):
     assert tito(student, "milestone", "start", "perceptron") == 1
     assert "already exists (your work?); pass --force" in capfd.readouterr().err
 
-    assert tito(student, "milestone", "submit", "perceptron") == 1  # the starter is still a TODO
+    untouched = starter.read_bytes()
+    assert tito(student, "milestone", "submit", "01_perceptron") == 1  # the starter is still a TODO
     assert "Milestone 1: Perceptron: UNLOCKED." in capfd.readouterr().out
+    assert starter.read_bytes() == untouched  # the notebook was never edited: no rewrite
     starter.write_text(SOLUTION)
     assert tito(student, "milestone", "submit", "perceptron") == 0
     assert "Milestone 1: Perceptron: COMPLETE. Submission report: milestones/01_perceptron/submission.json" in (
@@ -136,3 +141,26 @@ def test_submit_takes_the_notebook_when_it_is_newer(tmp_path):
     assert sync_notebook(starter)
     assert "hits = sum(p == l for p, l in zip(predictions, labels))" in starter.read_text()
     assert not sync_notebook(starter)  # now the .py is the newer one
+
+
+def test_submit_leaves_the_starter_alone_when_the_notebook_is_absent_or_unchanged(tmp_path):
+    """An untouched notebook once rewrote the tracked starter (jupytext's header), failing the
+    repository's drift test."""
+    starter = tmp_path / "perceptron_milestone.py"
+    original = "# ---\n# jupyter:\n#   jupytext:\n#     formats: py:percent\n# ---\n\n# %%\n" + STARTER
+    starter.write_text(original)
+    assert not sync_notebook(starter)  # no notebook
+    notebook = jupytext.read(starter)
+    notebook.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
+    jupytext.write(notebook, starter.with_suffix(".ipynb"))
+    older = starter.with_suffix(".ipynb").stat().st_mtime - 10
+    os.utime(starter, (older, older))
+    assert not sync_notebook(starter)  # newer, but the same cells
+    assert starter.read_text() == original
+    edited = jupytext.read(starter.with_suffix(".ipynb"))
+    edited.cells[0].source = SOLUTION.rstrip("\n")  # a cell's source has no final newline
+    jupytext.write(edited, starter.with_suffix(".ipynb"))
+    os.utime(starter, (older, older))
+    assert sync_notebook(starter)
+    assert starter.read_text() == (
+        "# ---\n# jupyter:\n#   jupytext:\n#     formats: py:percent\n# ---\n\n# %%\n" + SOLUTION)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from pytest_tinytorch import autograd_properties as properties
-from pytest_tinytorch.broken_autograd import RULE_DEFECTS, broken_engine, broken_rule
+from pytest_tinytorch.broken_autograd import FORWARD_DEFECTS, RULE_DEFECTS, broken_engine, broken_forward, broken_rule
 from pytest_tinytorch.op_registry import get_op, registered_ops
 from pytest_tinytorch.outcomes import minimal_examples
 from pytest_tinytorch.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
@@ -73,6 +73,53 @@ def test_ignoring_the_incoming_gradient_passes_a_grader_that_only_sends_ones():
         assert gradcheck(lambda x: x.exp(), [values], cotangent=np.ones(3))
         with pytest.raises(AssertionError, match="random cotangent"):
             gradcheck(lambda x: x.exp(), [values])
+
+
+# -- a forward wrong in the same way as its backward ----------------------------------------------
+GRADIENT_PROPERTIES = tuple(check for check in properties.PER_OP_PROPERTIES if check is not properties.check_forward)
+
+
+@pytest.mark.parametrize("defect", sorted(FORWARD_DEFECTS))
+def test_only_the_forward_property_catches_a_consistently_wrong_op(defect):
+    """Every gradient property passes (the backward is the derivative of the wrong forward):
+    the comparison with the NumPy reference is what fails, and it names the op."""
+    with broken_forward(defect) as name:
+        op = get_op(name)
+        assert grader_failure(op, checks=GRADIENT_PROPERTIES) is None, "the control is not consistent"
+        error = grader_failure(op, checks=(properties.check_forward,))
+    assert isinstance(error, AssertionError), f"the forward property did not catch {defect!r}"
+    assert str(error).startswith(f"{name} of inputs of shape "), str(error)
+
+
+def test_a_forward_wrong_only_above_six_elements_shrinks_to_eight_elements():
+    """The reported example is the smallest that fails: 8 elements (sides are at most 4, so 7
+    is impossible), and the message names the first wrong element, expected and got."""
+    with broken_forward("abs is wrong only above 6 elements"), pytest.raises(AssertionError) as caught:
+        properties.run_property(properties.check_forward, get_op("abs"))
+    message = str(caught.value)
+    shape = re.match(r"abs of inputs of shape \(([\d, ]+)\): the forward differs from the NumPy "
+                     r"reference at index \(([\d, ]+)\) of the result \(shape", message)
+    assert shape, message
+    assert np.prod([int(side) for side in shape[1].split(",") if side.strip()]) == 8, message
+    expected, got = (float(value) for value in re.search(r"expected (\S+), got (\S+) \(", message).groups())
+    assert got < 0 and expected == -got, message
+    (example,) = minimal_examples(caught.value.__notes__)
+    assert re.match(r"(Falsifying example|Failing test case): forward_of_abs\(", example), example
+
+
+def test_unwritten_forward_fails_with_its_todo_and_without_shrinking(monkeypatch):
+    from tinytorch import Tensor
+
+    calls = []
+
+    def todo(self):
+        calls.append(1)
+        raise NotImplementedError("TODO (01_tensor): exp")
+
+    monkeypatch.setattr(Tensor, "exp", todo)
+    with pytest.raises(NotImplementedError, match="TODO \\(01_tensor\\): exp"):
+        properties.run_property(properties.check_forward, get_op("exp"))
+    assert len(calls) <= settings.default.max_examples + 5  # no shrinking
 
 
 # -- a broken engine --------------------------------------------------------------------------

@@ -46,39 +46,67 @@ def test_a_declared_op_is_graded_and_no_longer_reported(new_rule):
     def cube(x):
         return Tensor._result(x.data**3, new_rule, (x,))
 
-    op = register_op(new_rule, cube, arity=1, cases=elementwise_cases(), domain="real", module="tensor")
+    op = register_op(new_rule, cube, arity=1, cases=elementwise_cases(), domain="real", module="tensor",
+                     reference=lambda x: x**3)
     assert unregistered_ops() == []
     assert get_op(new_rule) is op and op in registered_ops()
 
 
 def test_declaring_an_op_twice_needs_replace(new_rule):
-    register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module="tensor")
+    register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module="tensor", reference=np.abs)
     with pytest.raises(RegistryError, match="already registered"):
-        register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module="tensor")
+        register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module="tensor",
+                    reference=np.abs)
     replaced = register_op(new_rule, abs, arity=1, cases=elementwise_cases, domain="positive",
-                           module="tensor", replace=True)
+                           module="tensor", reference=np.abs, replace=True)
     assert get_op(new_rule).domain == "positive"
     assert replaced.strategy() is not None  # a function returning a strategy works too
 
 
 def test_a_bad_arity_is_refused():
     with pytest.raises(RegistryError, match="arity"):
-        register_op("nothing", abs, arity=0, cases=elementwise_cases(), domain="real", module="tensor")
+        register_op("nothing", abs, arity=0, cases=elementwise_cases(), domain="real", module="tensor",
+                    reference=np.abs)
 
 
 def test_core_ops_are_graded_in_group_05_07_and_later_ops_in_their_own_group(new_rule):
-    assert {op_registry.grading_group(op) for op in registered_ops()} == {"05_07"}
+    assert {op_registry.grading_group(get_op(name)) for name in CORE_OPS} == {"05_07"}
     for module, group in [("tensor", "05_07"), ("autograd", "05_07"), ("training", "05_07"),
                           ("spatial", "08_09"), ("attention", "10_14")]:
-        op = register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module=module, replace=True)
+        op = register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module=module,
+                         reference=np.abs, replace=True)
         assert op_registry.grading_group(op) == group
+
+
+def test_an_op_without_a_forward_reference_is_refused_by_name(new_rule):
+    for missing in (None, "np.abs"):
+        with pytest.raises(RegistryError, match=f"op '{new_rule}' has no forward reference: pass reference="):
+            register_op(new_rule, abs, arity=1, cases=elementwise_cases(), domain="real", module="tensor",
+                        reference=missing)
+    assert new_rule not in {op.name for op in registered_ops()}
+
+
+ELEMENTWISE = ("neg", "exp", "abs", "relu", "sigmoid", "tanh", "gelu")
+
+
+def test_every_registered_op_has_a_reference_and_the_elementwise_ones_agree_with_the_library():
+    """A fixed spot check (the grader compares every generated case): 2x3 values of both signs."""
+    from tinytorch import Tensor
+
+    assert all(callable(op.reference) for op in registered_ops())
+    values = np.array([[0.5, -1.25, 2.0], [0.01, 1.5, -0.3]])
+    for name in ELEMENTWISE:
+        op = get_op(name)
+        assert np.allclose(op.call(Tensor(values, dtype=np.float64)).data, op.reference(values.copy()),
+                           rtol=1e-12, atol=0), name
 
 
 def test_the_module_must_be_a_curriculum_module():
     from pytest_tinytorch.curriculum import CurriculumError
 
     with pytest.raises(CurriculumError, match="unknown module 'convolutions'; expected one of: 01_tensor"):
-        register_op("nothing", abs, arity=1, cases=elementwise_cases(), domain="real", module="convolutions")
+        register_op("nothing", abs, arity=1, cases=elementwise_cases(), domain="real", module="convolutions",
+                    reference=np.abs)
     assert "nothing" not in {op.name for op in registered_ops()}
 
 

@@ -92,6 +92,16 @@ def test_a_state_with_wrong_outcomes_is_rebuilt_with_a_warning_even_in_status_mo
     assert course.status().stdout.str().count("TinyTorchWarning") == 0  # rebuilt once, clean after
 
 
+@pytest.mark.parametrize("spelling", ["1", "01_first", "First"])
+def test_milestone_option_takes_any_spelling_of_the_milestone(course, spelling):
+    _result, canonical = course.run_with_report("--milestone=first", "-o", "cache_dir=.cache_a", name="a.json")
+    result, spelled = course.run_with_report(f"--milestone={spelling}", "-o", "cache_dir=.cache_b", name="b.json")
+    result.stdout.fnmatch_lines(["Milestone 1: First scorecard (COMPLETE)", "  Total                 100.0/100"])
+    assert course.states(spelled) == course.states(canonical)
+    assert spelled["milestones"]["first"]["rubric"] == canonical["milestones"]["first"]["rubric"]
+    assert sorted(t["nodeid"] for t in spelled["tests"]) == sorted(t["nodeid"] for t in canonical["tests"])
+
+
 def test_without_the_cache_provider_the_run_is_still_correct(course):
     course.break_neg()
     for _ in range(2):

@@ -24,6 +24,19 @@ from tinytorch.gradcheck import random_cotangent as spread_cotangent
 LINEARITY_RTOL = 1e-9
 """Backward rules are linear in the incoming gradient; only rounding may differ."""
 
+FORWARD_RTOL = 1e-10
+FORWARD_ATOL = 1e-12
+"""Tolerances of the forward against its NumPy reference, in float64: ``|got - expected| <=
+FORWARD_ATOL + FORWARD_RTOL * |expected|``. The library and the reference compute the same
+formula in float64, perhaps in another order or form (``exp(log_softmax)`` against a
+normalised exponential, a stable sigmoid against ``1 / (1 + e^-x)``), which changes the last
+few bits: about 1e-15 relative, up to about 1e-13 where a form cancels (``1 + tanh`` near -3 in
+gelu). ``FORWARD_RTOL`` leaves a margin of a thousand above that, and ``FORWARD_ATOL`` covers
+results that cancel to about 0 (a sum of 64 values of size 3 rounds by about 2e-14). Any real
+mistake (a wrong constant, a missing term, a wrong axis) is wrong by far more than 1e-10;
+gradients need a looser tolerance only because finite differences are approximate, and the
+forward has no such excuse."""
+
 
 # -- helpers ------------------------------------------------------------------------------
 def make_leaves(case, dtype=np.float64) -> list:
@@ -72,6 +85,38 @@ def _describe(arrays) -> str:
 
 
 # -- per-op properties ----------------------------------------------------------------------
+def check_forward(op, case, seed: int = 0) -> None:
+    """The forward agrees with the op's NumPy reference: float64 in gives float64 out, of the
+    reference's shape, with the reference's values (``FORWARD_RTOL``); float32 in gives float32
+    out. A forward that is wrong in the same way as its backward passes every gradient
+    property, so this is the only property that catches it. (``seed`` is unused.)"""
+    assert op.reference is not None, f"{op.name} has no forward reference (register_op(..., reference=...))"
+    expected = np.asarray(op.reference(*[array.copy() for array in case.inputs], **case.params))
+    output = call_op(op, case, make_leaves(case))
+    assert isinstance(output, Tensor), f"{op.name} returned {type(output).__name__}; expected a Tensor"
+    got = np.asarray(output.data)
+    where = f"{op.name} of inputs of shape {_describe(case.inputs)}"
+    assert got.dtype == np.float64, f"{where}: float64 inputs gave a {got.dtype} result; expected float64"
+    assert got.shape == expected.shape, (
+        f"{where}: the result has shape {got.shape}; expected {expected.shape}"
+        + (f" (params {case.params})" if case.params else "")
+    )
+    wrong = ~np.isclose(got, expected, rtol=FORWARD_RTOL, atol=FORWARD_ATOL, equal_nan=True)
+    if wrong.any():
+        first = tuple(int(i) for i in np.argwhere(wrong)[0])
+        raise AssertionError(
+            f"{where}: the forward differs from the NumPy reference at index {first} of the "
+            f"result (shape {got.shape}): expected {float(expected[first])!r}, got {float(got[first])!r} "
+            f"({int(wrong.sum())} of {wrong.size} elements differ by more than rtol "
+            f"{FORWARD_RTOL:g}, atol {FORWARD_ATOL:g})"
+        )
+    single = call_op(op, case, make_leaves(case, np.float32))
+    assert single.dtype == np.float32, (
+        f"{where}: float32 inputs gave a {np.dtype(single.dtype)} result; expected float32 "
+        "(an op keeps the dtype of its inputs)"
+    )
+
+
 def check_vjp(op, case, seed: int) -> None:
     """backward() with a random cotangent agrees with central differences (``gradcheck``)."""
     inputs = [
@@ -247,6 +292,7 @@ PER_OP_PROPERTIES = (
     check_backward_twice,
     check_fan_out,
     check_no_grad_and_detach,
+    check_forward,
 )
 """The per-op properties, each called as ``check(op, case, seed)``."""
 

@@ -2,9 +2,9 @@
 
 A grader is only as good as the bugs it catches. Each defect below is a mistake students
 make, installed temporarily into the real library (a backward rule swapped in
-``BACKWARD_RULES``, or a piece of the engine patched) by a context manager that always
-restores the original. ``tests/test_gradcheck_negative_controls.py`` runs the grader's
-properties against each one and fails unless the grader catches it.
+``BACKWARD_RULES``, a piece of the engine patched, or an op's forward replaced) by a context
+manager that always restores the original. ``tests/test_gradcheck_negative_controls.py`` runs
+the grader's properties against each one and fails unless the grader catches it.
 
 >>> with broken_rule("mul", "wrong sign"):
 ...     ...  # every gradient of mul now has the wrong sign
@@ -16,7 +16,9 @@ import contextlib
 
 import numpy as np
 
+import tinytorch
 import tinytorch.autograd as autograd
+from tinytorch import Tensor
 
 SMALL_VALUE = 0.05
 """``zero gradient for small values`` zeroes the gradient where |input| is below this."""
@@ -177,3 +179,83 @@ def broken_engine(defect: str):
         yield
     finally:
         setattr(autograd, name, original)
+
+
+# -- forwards wrong in the same way as their backward ---------------------------------------------
+# Each broken forward is built from the library's own (correct) ops, so its backward is exactly
+# the derivative of the wrong forward: every gradient property passes, and only the comparison
+# with the NumPy reference of the op's forward can catch it.
+def _returns_its_input(original):
+    """``abs`` or ``exp`` that returns x (as ``x * 1``): gradient 1, consistent with it."""
+    return lambda self: self * 1.0
+
+
+def _mean_instead_of_sum(original):
+    """``sum`` that divides by the count: the mean's forward with the mean's backward."""
+    return lambda self, axis=None, keepdims=False: _original_forward["mean"](self, axis, keepdims)
+
+
+def _min_instead_of_max(original):
+    return lambda self, axis=None, keepdims=False: _original_forward["min"](self, axis, keepdims)
+
+
+def _ignores_keepdims(original):
+    """A reduction that always drops the reduced axes (``keepdims`` forgotten)."""
+    return lambda self, axis=None, keepdims=False: original(self, axis, False)
+
+
+def _transpose_does_nothing(original):
+    """``transpose`` that returns the values unmoved (as ``reshape`` to the same shape)."""
+    return lambda self, *axes: self.reshape(self.shape)
+
+
+def _concatenates_flattened(original):
+    """``concatenate`` that lays the parts end to end and reshapes: right for axis 0 only."""
+
+    def broken(tensors, axis=0):
+        parts = list(tensors)
+        joined = original([part.reshape(-1) for part in parts], axis=0)
+        shape = list(parts[0].shape)
+        shape[axis] = sum(part.shape[axis] for part in parts)
+        return joined.reshape(tuple(shape))
+
+    return broken
+
+
+WRONG_ABOVE = 6
+"""``wrong only for inputs above 6 elements`` is right for every input of up to this many
+elements (all the fixed 2x3 examples of a unit test)."""
+
+
+def _wrong_above_six_elements(original):
+    """``abs`` that returns x for inputs of more than 6 elements, and |x| otherwise."""
+    return lambda self: original(self) if self.size <= WRONG_ABOVE else self * 1.0
+
+
+FORWARD_DEFECTS = {
+    # defect: (op, owner of the patched attribute, attribute, make the broken one from the original)
+    "abs returns its input": ("abs", Tensor, "abs", _returns_its_input),
+    "exp returns its input": ("exp", Tensor, "exp", _returns_its_input),
+    "sum computes the mean": ("sum", Tensor, "sum", _mean_instead_of_sum),
+    "max computes the min": ("max", Tensor, "max", _min_instead_of_max),
+    "sum ignores keepdims": ("sum", Tensor, "sum", _ignores_keepdims),
+    "transpose does nothing": ("transpose", Tensor, "transpose", _transpose_does_nothing),
+    "concatenate joins the flattened parts": ("concatenate", tinytorch, "concatenate", _concatenates_flattened),
+    "abs is wrong only above 6 elements": ("abs", Tensor, "abs", _wrong_above_six_elements),
+}
+
+_original_forward = {name: getattr(Tensor, name) for name in ("mean", "min")}
+"""The library's own forwards, for defects that compute another op instead."""
+
+
+@contextlib.contextmanager
+def broken_forward(defect: str):
+    """Within the block, one op's forward (and so its backward) has ``defect`` (a key of
+    FORWARD_DEFECTS); yields the name of the op."""
+    op, owner, attribute, make_broken = FORWARD_DEFECTS[defect]
+    original = getattr(owner, attribute)
+    setattr(owner, attribute, make_broken(original))
+    try:
+        yield op
+    finally:
+        setattr(owner, attribute, original)

@@ -7,6 +7,7 @@
     tito checkpoint                    when each module, group and milestone first passed
     tito release OUT_DIR               make the student edition (instructors)
     tito grade SUBMISSION... --out DIR grade a class in isolated processes (instructors)
+    tito mutate --sample 10            do the tests catch plausible bugs? (instructors)
 
 Every command that tests something runs ``python -m pytest`` in the repository root with the
 repository's ``src`` first on ``PYTHONPATH``, so it grades the code in front of it even when a
@@ -24,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
+from pytest_tinytorch.state import write_text_atomically
 
 LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
 
@@ -150,8 +152,8 @@ def _starter(root: Path, milestone) -> Path:
 
 
 def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
+    """Write the milestone's notebook; a locked milestone says so first, whatever else is missing."""
     milestone = _milestone(curriculum, options.name)
-    starter = _starter(root, milestone)
     _, report = run_pytest_with_report(root, ["--tinytorch-status"], quiet=True)
     state = milestone_states(report).get(milestone.name)
     if state is None:
@@ -164,6 +166,7 @@ def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
             f"{milestone.label} is LOCKED: integration groups not passing yet: {detail}. "
             f"Run: {report.get('next') or 'pytest --tinytorch-status'}"
         )
+    starter = _starter(root, milestone)
     notebook = starter.with_suffix(".ipynb")
     if notebook.exists() and not options.force:
         raise CommandFailed(f"{notebook.relative_to(root)} already exists (your work?); pass --force to overwrite it")
@@ -179,14 +182,39 @@ def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
 
 
 def sync_notebook(starter: Path) -> bool:
-    """Copy a milestone notebook's edits into its ``.py`` starter when the notebook is newer."""
+    """Copy a milestone notebook's edits into its ``.py`` starter; True when it did.
+
+    Only a notebook that is newer than the starter and differs from it in content (the cells'
+    kinds and sources) is copied, so submitting without a notebook, or with one that was only
+    opened and saved, leaves the tracked starter byte for byte as it was. A copied starter
+    keeps its own jupytext header.
+    """
     notebook = starter.with_suffix(".ipynb")
     if not notebook.exists() or notebook.stat().st_mtime <= starter.stat().st_mtime:
         return False
     import jupytext
 
-    jupytext.write(jupytext.read(notebook), starter, fmt="py:percent")
+    edited = jupytext.read(notebook)
+    if _cells(edited) == _cells(jupytext.read(starter)):
+        return False
+    header = _jupytext_header(starter.read_text(encoding="utf-8"))
+    edited.metadata = {"jupytext": {"notebook_metadata_filter": "-all", "cell_metadata_filter": "-all"}}
+    body = jupytext.writes(edited, fmt="py:percent")
+    write_text_atomically(starter, f"{header}\n{body}" if header else body)
     return True
+
+
+def _cells(notebook) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
+
+
+def _jupytext_header(text: str) -> str:
+    """The ``# ---`` ... ``# ---`` metadata block a jupytext script starts with, or ''."""
+    if text.startswith("# ---\n"):
+        end = text.find("\n# ---\n", len("# ---"))
+        if end != -1:
+            return text[: end + len("\n# ---\n")]
+    return ""
 
 
 def command_milestone_submit(options, root: Path, curriculum: Curriculum) -> int:
@@ -298,6 +326,52 @@ def command_grade(options, root: Path, curriculum: Curriculum) -> int:
     return 0
 
 
+def command_mutate(options, root: Path, curriculum: Curriculum) -> int:
+    """Mutation testing of the course's tests (pytest_tinytorch.mutation): exit 1 when a module's
+    share of mutants that keep its milestone locked is under --threshold."""
+    from pytest_tinytorch import mutation
+
+    try:
+        mutants = mutation.find_mutants(root, curriculum, options.module or None)
+    except CurriculumError as error:
+        raise UsageError(str(error)) from None
+    kept, excluded = mutation.split_equivalents(mutants)
+    chosen = mutation.sample_per_module(kept, options.sample, options.seed)
+    print(f"{len(mutants)} mutants in the solution blocks, {len(excluded)} excluded as equivalent, "
+          f"{len(chosen)} to run" + (f" (sample of {options.sample} per module, seed {options.seed})"
+                                     if options.sample else ""), flush=True)
+    if options.list:
+        for mutant in chosen:
+            print(f"{mutant.id}  {mutant.description}")
+        return 0
+    plans = mutation.test_plans(root, curriculum)
+
+    def show(result) -> None:
+        print(f"  {result.id:<58} unit {result.unit:<9} milestone {result.gate:<9} {result.validation:<12}"
+              f" {result.seconds:6.1f} s{'  (timeout)' if result.timed_out else ''}", flush=True)
+
+    try:
+        results = mutation.run_mutants(root, chosen, plans, jobs=options.jobs, timeout=options.timeout, progress=show)
+    except mutation.MutationError as error:
+        raise CommandFailed(str(error)) from None
+    summaries = mutation.summarize(results, excluded, plans)
+    survivors = mutation.format_survivors(results)
+    print("\n" + mutation.format_table(summaries))
+    if survivors:
+        print("\nMutants that leave their milestone unlocked:\n\n" + survivors)
+    if options.json:
+        settings = {"modules": options.module, "sample": options.sample, "seed": options.seed,
+                    "timeout_s": options.timeout, "threshold": options.threshold, "jobs": options.jobs}
+        data = mutation.report_data(summaries, results, excluded, settings)
+        options.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"\nJSON report: {options.json}")
+    failing = mutation.below_threshold(summaries, options.threshold)
+    if failing:
+        names = ", ".join(f"{s.module} ({100 * s.share(s.milestone_locked):.1f}%)" for s in failing)
+        raise CommandFailed(f"mutants keep the milestone locked less often than {options.threshold:.0%} in: {names}")
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 
@@ -319,6 +393,16 @@ def _positive(kind):
         return value
 
     return parse
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,6 +454,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a submission-scan rule this course allows (repeatable), e.g. garbage-collector "
                             "for a profiling module; the rules are in docs/instructor-guide.md")
     grade.set_defaults(handler=command_grade)
+
+    mutate = commands.add_parser("mutate", help="mutation testing: do the tests catch plausible bugs? (instructors)")
+    mutate.add_argument("--module", action="append", metavar="NAME",
+                        help="only this module (key, name or number); repeat for several (default: all)")
+    mutate.add_argument("--jobs", type=_positive(int), default=1, help="mutants run at once, each in its own copy (default 1)")
+    mutate.add_argument("--sample", type=_positive(int), metavar="K", help="at most K mutants per module, chosen by --seed")
+    mutate.add_argument("--seed", type=int, default=0, help="seed of the per-module sample (default 0)")
+    mutate.add_argument("--timeout", type=_positive(float), default=300.0,
+                        help="seconds per mutant for its three test runs; past it the mutant counts as killed (default 300)")
+    mutate.add_argument("--threshold", type=_share, default=0.95,
+                        help="least share of mutants that must keep their milestone locked (default 0.95)")
+    mutate.add_argument("--json", type=Path, metavar="PATH", help="also write the full results as JSON")
+    mutate.add_argument("--list", action="store_true", help="list the mutants that would run, run nothing")
+    mutate.set_defaults(handler=command_mutate)
     return parser
 
 

@@ -1,11 +1,13 @@
 """The registry of differentiable ops that the autograd grader checks.
 
 Every op with a backward rule in ``tinytorch.autograd.BACKWARD_RULES`` is declared here once:
-its name (the ``_op`` its results record), how many tensors it takes, how to call it, and a
-hypothesis strategy of valid inputs (``pytest_tinytorch.strategies``). The property tests in
-``modules/tests/integration/test_autograd_properties.py`` run over every registered op, so an
-op added by a later module is graded as soon as it is declared, and a test of the grader
-fails while some op with a backward rule is not declared.
+its name (the ``_op`` its results record), how many tensors it takes, how to call it, a
+hypothesis strategy of valid inputs (``pytest_tinytorch.strategies``) and a plain-NumPy
+reference of its forward (the grader checks forward values against it, so an op whose
+forward and backward are wrong in the same consistent way cannot pass on its gradients
+alone). The property tests in ``modules/tests/integration/test_autograd_properties.py`` run
+over every registered op, so an op added by a later module is graded as soon as it is
+declared, and a test of the grader fails while some op with a backward rule is not declared.
 
 Where declarations live:
 
@@ -91,8 +93,17 @@ def register_op(
 ) -> DifferentiableOp:
     """Declare a differentiable op for the autograd grader (see the module docstring).
 
+    ``reference`` is required (a keyword so that it reads as what it is): ``reference(*arrays,
+    **case.params)`` takes the case's float64 arrays and returns the expected forward as an
+    ndarray, computed with NumPy from the op's definition, never by calling tinytorch.
     ``replace=True`` lets a course swap the declaration of an op that is already registered.
     """
+    if reference is None or not callable(reference):
+        raise RegistryError(
+            f"op {name!r} has no forward reference: pass reference=..., a function of the case's "
+            "float64 arrays and params that computes the op's forward with plain NumPy (e.g. "
+            f"reference=np.exp for exp); got {reference!r}"
+        )
     if name in _REGISTRY and not replace:
         raise RegistryError(
             f"op {name!r} is already registered (by module {_REGISTRY[name].module!r}); "

@@ -37,6 +37,11 @@ def each_op(ops=OPS):
 
 # -- per op -----------------------------------------------------------------------------------
 @each_op()
+def test_forward_matches_the_numpy_reference(op):
+    run_property(properties.check_forward, op)
+
+
+@each_op()
 def test_vjp_matches_finite_differences(op):
     run_property(properties.check_vjp, op)
 
