@@ -266,3 +266,52 @@ def test_files_with_computed_group_markers_are_learned_from_collection(course):
     status.stdout.fnmatch_lines([
         "  03_03 (gamma..gamma) * failed * 1/2 tests; failing: modules/tests/test_computed_group.py::test_double",
     ])
+
+
+def test_an_edit_shows_stale_milestones_not_relocked_ones(course, monkeypatch, tmp_path):
+    """After an edit, one passing editor test must not make the report or the step summary
+    show a COMPLETE milestone as LOCKED (its groups are only stale), nor as UNLOCKED 0%."""
+    course.run()
+    course.edit_implementation("return a * b", "return a * b  # a comment: new fingerprint")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    _result, report = course.run_with_report("modules/source/02_beta")
+    assert report["milestones"]["first"]["state"] == "STALE"
+    assert report["milestones"]["second"]["state"] == "STALE"
+    assert report["milestones"]["first"]["locked_by"] == []
+    assert "| Milestone 1: First | STALE | 01_02 | 0% |" in summary.read_text()
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    _result, report = course.run_with_report("--milestone=first", name="again.json")
+    assert report["milestones"]["first"]["state"] == "COMPLETE"
+
+
+def test_status_rows_say_stale_and_partial_truthfully(course):
+    course.run()
+    course.edit_implementation("return -a", "return -a  # edited")
+    status = course.status()
+    status.stdout.fnmatch_lines([
+        "re-running against the current code: unit tests of module alpha, unit tests of module beta, "
+        "integration group 01_02, integration group 03_03 ...",
+        "  01_alpha * passed * 1/1 tests",
+        "  Milestone 1: First * STALE * was COMPLETE; not re-checked since your last change "
+        "(run: pytest --milestone=first)",
+    ])
+    assert course.run("--milestone=first").ret == 0
+    course.status().stdout.fnmatch_lines(["  Milestone 1: First * COMPLETE * score 100%"])
+
+
+def test_a_module_run_only_in_part_is_not_shown_as_run(course):
+    (course.path / "modules/tests/integration/test_modules_03_03.py").unlink()  # gamma is not gated
+    course.write("modules/source/03_gamma/test_gamma_unit.py", '''
+        from mypkg import neg
+
+        def test_neg_positive():
+            assert neg(2) == -2
+
+        def test_neg_zero():
+            assert neg(0) == 0
+    ''')
+    course.run("modules/source/03_gamma/test_gamma_unit.py::test_neg_zero")
+    course.status().stdout.fnmatch_lines([
+        "  03_gamma * not run * 1/1 tests passed in partial runs; run the whole module to record it",
+    ])

@@ -29,6 +29,9 @@ from pytest_tinytorch.state import ProgressState, UnitRecord, now
 
 PASSED, FAILED, NOT_RUN, STALE, NOT_BUILT = "passed", "failed", "not run", "stale", "not built yet"
 LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
+STALE_MILESTONE = "STALE"
+"""Shown (never gated on) for a milestone that was UNLOCKED or COMPLETE and has not been
+re-checked since the code changed: an edit is not a re-lock."""
 
 
 class Course:
@@ -232,6 +235,16 @@ class Evaluation:
             return UNLOCKED, UNLOCKED
         known = None if self.state.milestone_states.get(milestone.name) == COMPLETE else UNLOCKED
         return UNLOCKED, known
+
+    def display_state(self, milestone: Milestone) -> str:
+        """The state to *show*: ``milestone_state``, except that a milestone last known as
+        UNLOCKED or COMPLETE whose gates or validation have not been re-checked since the
+        code changed shows STALE instead of looking re-locked (or unscored)."""
+        shown, known = self.milestone_state(milestone)
+        last = self.state.milestone_states.get(milestone.name, LOCKED)
+        if known is None and last in (UNLOCKED, COMPLETE):
+            return STALE_MILESTONE
+        return shown
 
     def gate(self, milestone: Milestone, covered) -> Gate:
         """Whether a run may run this milestone's tests. ``covered(group)``: will the run

@@ -29,7 +29,7 @@ def gradescope_results(report: dict, points_per_milestone: float = 100.0) -> dic
         if milestone in milestones and category:
             weight = milestones[milestone]["rubric"].get(category, {}).get("weight", 0.0)
             max_score = points_per_milestone * weight / category_sizes[(milestone, category)]
-        earned = test["outcome"] in PASSING and milestones.get(milestone, {}).get("state") != "LOCKED"
+        earned = test["outcome"] in PASSING and milestones.get(milestone, {}).get("state") in ("UNLOCKED", "COMPLETE")
         entry = {
             "name": test["nodeid"],
             "score": round(max_score if earned else 0.0, 4),

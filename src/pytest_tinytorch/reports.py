@@ -52,7 +52,7 @@ def _gate_entry(evaluation: Evaluation, group: str) -> dict:
 def _locked_by(evaluation: Evaluation, milestone) -> list[dict]:
     """Why a milestone is locked: every unit of its groups' gates that has not passed
     (``unit``, ``state``, ``failing`` tests), in curriculum order; empty when unlocked."""
-    if evaluation.milestone_state(milestone)[0] != "LOCKED":
+    if evaluation.display_state(milestone) != "LOCKED":
         return []
     blocking = []
     for group in milestone.requires:
@@ -83,7 +83,7 @@ def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict
         validation = unit_key("milestone", milestone.name)
         milestones[milestone.name] = {
             "number": milestone.number, "title": milestone.title,
-            "state": evaluation.milestone_state(milestone)[0],
+            "state": evaluation.display_state(milestone),
             "requires": list(milestone.requires),
             "locked_by": _locked_by(evaluation, milestone),
             "validation": _unit_entry(evaluation, validation),

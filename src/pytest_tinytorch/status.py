@@ -19,7 +19,13 @@ def module_rows(evaluation: Evaluation) -> list[tuple[str, str, str]]:
     rows = []
     for module in evaluation.curriculum.modules:
         unit = unit_key("module", module.name)
-        rows.append((module.key, evaluation.unit_state(unit), _tests(evaluation, unit)))
+        state, note = evaluation.unit_state(unit), _tests(evaluation, unit)
+        if state == "not run" and note:  # some tests ran, but never a whole file
+            passing, total = evaluation.counts(unit)
+            note = f"{passing}/{total} tests passed in partial runs; run the whole module to record it"
+        elif state == "stale":
+            note = "not re-checked since your last change"
+        rows.append((module.key, state, note))
     return rows
 
 
@@ -37,6 +43,8 @@ def group_rows(evaluation: Evaluation) -> list[tuple[str, str, str]]:
                       if evaluation.unit_state(name) == "failed"]
         if blocked_by:
             notes.append(f"unit tests failing in {', '.join(blocked_by)}")
+        if evaluation.gate_state(group.name) == "stale":
+            notes = ["not re-checked since your last change"]
         rows.append((f"{group.name} ({group.modules[0]}..{group.modules[-1]})",
                      evaluation.gate_state(group.name), "; ".join(notes)))
     return rows
@@ -45,9 +53,16 @@ def group_rows(evaluation: Evaluation) -> list[tuple[str, str, str]]:
 def milestone_rows(evaluation: Evaluation) -> list[tuple[str, str, str]]:
     rows = []
     for milestone in evaluation.curriculum.milestones:
-        state = evaluation.milestone_state(milestone)[0]
-        note = f"requires {', '.join(milestone.requires)}" if state == "LOCKED" else \
-            f"score {total_score(evaluation, milestone):.0%}"
+        state = evaluation.display_state(milestone)
+        if state == "LOCKED":
+            note = f"requires {', '.join(milestone.requires)}"
+        elif state == "STALE":
+            was = evaluation.state.milestone_states.get(milestone.name)
+            gates_known = all(state == "passed" for state in evaluation.group_states(milestone).values())
+            command = f"pytest --milestone={milestone.name}" if gates_known else "pytest --tinytorch-status"
+            note = f"was {was}; not re-checked since your last change (run: {command})"
+        else:
+            note = f"score {total_score(evaluation, milestone):.0%}"
         rows.append((milestone.label, state, note))
     return rows
 
@@ -94,7 +109,7 @@ def total_score(evaluation: Evaluation, milestone: Milestone) -> float:
 
 def render_scorecard(evaluation: Evaluation, milestone: Milestone) -> str:
     """Score per rubric category and the total, e.g. ``Training Success  25.0/25  (3/3 tests)``."""
-    lines = [f"{milestone.label} scorecard ({evaluation.milestone_state(milestone)[0]})"]
+    lines = [f"{milestone.label} scorecard ({evaluation.display_state(milestone)})"]
     scores = evaluation.rubric_scores(milestone)
     width = max((len(RUBRIC_TITLES.get(c, c)) for c in scores), default=0)
     for category, entry in scores.items():
@@ -109,7 +124,7 @@ def render_markdown(evaluation: Evaluation) -> str:
     """A markdown summary for ``$GITHUB_STEP_SUMMARY``."""
     lines = ["## TinyTorch progress", "", "| milestone | state | requires | score |", "|---|---|---|---|"]
     for milestone in evaluation.curriculum.milestones:
-        state = evaluation.milestone_state(milestone)[0]
+        state = evaluation.display_state(milestone)
         lines.append(f"| {milestone.label} | {state} | {', '.join(milestone.requires)} | "
                      f"{100 * total_score(evaluation, milestone):.0f}% |")
     lines += ["", "| integration group | state |", "|---|---|"]
