@@ -20,8 +20,12 @@ Nothing in it is trusted except the student's work itself:
   and a reason, and the batch goes on.
 
 Scores come from the plugin: each run writes the ``--tinytorch-report`` JSON and the
-``--tinytorch-gradescope`` ``results.json``; the score is the Gradescope score. Per submission
-``<out>/<name>.json`` is written, and for the batch ``<out>/class.csv``.
+``--tinytorch-gradescope`` ``results.json``; the score is the Gradescope score, capped by the
+*probes* (``probes``): a plain Python child imports the student's library and answers small
+computations on inputs from a seed this process picks; this process judges the answers against
+the reference library, and a milestone whose required groups fail a probe scores 0, whatever
+pytest reported. Per submission ``<out>/<name>.json`` is written, and for the batch
+``<out>/class.csv``.
 
 This is isolation against accidents and casual cheating, not a security sandbox: code that
 runs inside pytest can still lie to it. Grade untrusted code inside a container or VM as well.
@@ -36,6 +40,7 @@ import io
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -48,6 +53,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pytest_tinytorch.curriculum import Curriculum, default_curriculum
+from pytest_tinytorch.probes import (
+    ProbeReport, is_imported_library, judge, probe_command, probes_for_groups, read_answers, reference_answers_here,
+)
 from pytest_tinytorch.release import LIBRARY_DIR, release
 from pytest_tinytorch.state import write_json_atomically, write_text_atomically
 from pytest_tinytorch.submission_scan import RULES, instructor_configuration, scan_submission, summarize
@@ -91,6 +99,7 @@ class SubmissionResult:
     groups: dict = field(default_factory=dict)
     milestones: dict = field(default_factory=dict)
     findings: list = field(default_factory=list)  # the scan's findings (submission_scan.Finding)
+    probes: dict = field(default_factory=dict)  # the probe report (probes.ProbeReport), when probes ran
     schema: str = RESULT_SCHEMA
 
     def to_json(self) -> dict:
@@ -376,12 +385,14 @@ def _signal_name(code: int) -> str:
 def grade_one(
     submission: Path, name: str, base_dir: Path, out_dir: Path, limits: Limits,
     curriculum: Curriculum, scratch: Path, arguments: list[str] | None = None,
-    allow_rules: frozenset[str] = frozenset(),
+    allow_rules: frozenset[str] = frozenset(), reference_library: Path | None = None,
 ) -> SubmissionResult:
     """Grade one submission; never raises for anything the submission does.
 
     ``arguments`` replaces the default test paths (the validator runs single milestones);
-    ``allow_rules`` are scan rules the instructor allows for this course.
+    ``allow_rules`` are scan rules the instructor allows for this course;
+    ``reference_library`` (the instructor's ``src/tinytorch``) answers the probes: without it
+    no probes run.
     """
     submission = Path(submission)
     result = SubmissionResult(name, str(submission.resolve()), status="error")
@@ -446,8 +457,115 @@ def grade_one(
         result.reason = f"{result.reason}; {note}" if result.reason else note
     if result.status != "graded":
         _write_failure_gradescope(results / "results.json", result)
+    elif result.score > 0 and reference_library is not None:  # a score of 0 has nothing to cap
+        apply_probes(result, results, tree, base_dir, Path(reference_library), limits, curriculum)
     shutil.rmtree(scratch / name, ignore_errors=True)
     return result
+
+
+# -- probes: the parent judges the library, outside the student's pytest process ------------
+
+PROBE_TIMEOUT_S = 120.0
+"""A probe child answers in about a second; a hang is stopped after this (or --timeout)."""
+
+
+def probed_groups(curriculum: Curriculum, base_dir: Path) -> list[str]:
+    """Groups some milestone requires and whose integration tests exist (are built)."""
+    required = {name for milestone in curriculum.milestones for name in milestone.requires}
+    return [group.name for group in curriculum.groups
+            if group.name in required and (Path(base_dir) / group.test_file).is_file()]
+
+
+def answers_from_child(root: Path, seed: int, probes: list, folder: Path, limits: Limits):
+    """Run the probe child with ``root/src`` first on the path, isolated like the pytest run:
+    (probe key -> arrays, probe key -> error). A child that wrote nothing fails every probe."""
+    folder.mkdir(parents=True, exist_ok=True)
+    home = folder / "home"
+    home.mkdir(exist_ok=True)
+    log = folder / "probes.log"
+    probe_limits = Limits(timeout_s=min(limits.timeout_s, PROBE_TIMEOUT_S), memory_mb=limits.memory_mb)
+    code, timed_out, _ = run_isolated(
+        probe_command(seed, folder, [item.key for item in probes]), folder,
+        grading_environment(root, home, folder / "outcomes.jsonl"), probe_limits, log,
+    )
+    answered = read_answers(folder)
+    if answered is not None:
+        return answered
+    how = f"timed out after {probe_limits.timeout_s:g} s" if timed_out else f"exited with code {code}"
+    tail = " | ".join(_tail(log, 3).splitlines())
+    return {}, {item.key: f"the probe process {how} and wrote no answers ({tail})" for item in probes}
+
+
+def reference_answers(reference_library: Path, seed: int, probes: list, folder: Path, limits: Limits):
+    """The reference's answers: in this process when the instructor's library is the
+    ``tinytorch`` this process imports, else in a child running only the instructor's code."""
+    if is_imported_library(reference_library):
+        return reference_answers_here(seed, probes)
+    return answers_from_child(reference_library.parents[1], seed, probes, folder, limits)
+
+
+def apply_probes(
+    result: SubmissionResult, results: Path, tree: Path, base_dir: Path, reference_library: Path,
+    limits: Limits, curriculum: Curriculum,
+) -> None:
+    """Judge the submission's probe answers against the reference; zero the milestones whose
+    required groups fail a probe (in ``result`` and in the Gradescope ``results.json``)."""
+    by_group = probes_for_groups(curriculum, probed_groups(curriculum, base_dir))
+    probes = [item for items in by_group.values() for item in items]
+    if not probes:
+        return
+    report = ProbeReport(seed=secrets.randbits(48))
+    folder = results / "probes"
+    expected, expected_errors = reference_answers(reference_library, report.seed, probes, folder / "reference", limits)
+    answerable = [item for item in probes if item.key in expected]
+    answers, errors = (answers_from_child(tree, report.seed, answerable, folder / "submission", limits)
+                       if answerable else ({}, {}))
+    for group, items in by_group.items():
+        for item in items:
+            report.verdicts.append(judge(item, group, expected.get(item.key), answers.get(item.key),
+                                         expected_errors.get(item.key), errors.get(item.key)))
+    for milestone in curriculum.milestones:
+        failing = [v for v in report.verdicts if v.outcome == "failed" and v.group in milestone.requires]
+        if failing:
+            more = f" (and {len(failing) - 1} more failing probes)" if len(failing) > 1 else ""
+            report.zeroed[milestone.name] = f"{milestone.label} scores 0: {failing[0].describe()}{more}"
+    result.probes = report.to_json()
+    if report.zeroed:
+        _zero_milestones(result, results, curriculum, report.zeroed)
+
+
+def _zero_milestones(result: SubmissionResult, results: Path, curriculum: Curriculum, zeroed: dict) -> None:
+    """Set the points of the ``zeroed`` milestones' tests to 0 and re-add the score.
+
+    A test belongs to a milestone by its folder (known to this process), else by the tag in
+    the plugin's report."""
+    gradescope = _load_json(results / "results.json")
+    gradescope = gradescope if isinstance(gradescope, dict) else {}
+    report = _load_json(results / "report.json")
+    tagged = {}
+    if isinstance(report, dict):
+        tagged = {t.get("nodeid"): t.get("milestone") for t in report.get("tests", []) if isinstance(t, dict)}
+    folders = {milestone.name: milestone.directory.rstrip("/") + "/" for milestone in curriculum.milestones}
+
+    def milestone_of(nodeid: str) -> str | None:
+        return next((name for name, folder in folders.items() if nodeid.startswith(folder)), tagged.get(nodeid))
+
+    tests = [t for t in gradescope.get("tests", []) if isinstance(t, dict)]
+    for test in tests:
+        name = milestone_of(str(test.get("name", "")))
+        if name in zeroed and test.get("score"):
+            test["score"] = 0.0
+            test["output"] = f"{zeroed[name]}\n{test.get('output', '')}".strip()
+    gradescope["tests"] = tests
+    gradescope["score"] = round(sum(float(t.get("score") or 0) for t in tests), 4)
+    gradescope["output"] = "\n".join([*zeroed.values(), str(gradescope.get("output", ""))]).strip()
+    _write_json(results / "results.json", gradescope)
+    result.score = gradescope["score"]
+    for name, reason in zeroed.items():
+        if isinstance(result.milestones.get(name), dict):
+            result.milestones[name].update(score=0.0, probes_failed=reason)
+    note = "; ".join(zeroed.values())
+    result.reason = f"{result.reason}; {note}" if result.reason else note
 
 
 def _read_plugin_outputs(result: SubmissionResult, results: Path) -> None:
@@ -543,7 +661,8 @@ def grade_submissions(
             submission, name = item
             try:
                 outcome = grade_one(submission, name, base, out_dir, limits, curriculum, scratch,
-                                    allow_rules=frozenset(allow_rules))
+                                    allow_rules=frozenset(allow_rules),
+                                    reference_library=Path(instructor_root) / LIBRARY_DIR)
             except Exception as error:  # a grader bug must not stop the class
                 outcome = SubmissionResult(name, str(submission.resolve()), "error",
                                            reason=f"grader error: {type(error).__name__}: {error}")
@@ -577,7 +696,8 @@ def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for result in results:
-        states = {name: milestone["state"] for name, milestone in result.milestones.items()}
+        states = {name: milestone["state"] for name, milestone in result.milestones.items()
+                  if not milestone.get("probes_failed")}  # a claim the probes disproved
         writer.writerow({
             "submission": result.submission, "status": result.status,
             "score": f"{result.score:g}", "max_score": f"{result.max_score:g}",
@@ -587,7 +707,8 @@ def write_class_csv(path: Path, results: list[SubmissionResult]) -> None:
                 name for name, state in states.items() if state in ("UNLOCKED", "COMPLETE")),
             "milestones_complete": " ".join(name for name, state in states.items() if state == "COMPLETE"),
             "duration_s": f"{result.duration_s:.1f}",
-            "flags": " ".join(sorted({finding["rule"] for finding in result.findings})),
+            "flags": " ".join(sorted({finding["rule"] for finding in result.findings})
+                              + (["probes"] if result.probes.get("zeroed_milestones") else [])),
             "reason": result.reason.splitlines()[0] if result.reason else "",
         })
     write_text_atomically(path, buffer.getvalue())

@@ -149,6 +149,7 @@ class MilestoneValidator:
             self._base = build_grading_base(self.instructor_root, self._scratch / "base", self.curriculum)
         name = f"{submission.resolve().name}-{check}"
         result = grade_one(submission, name, self._base, self.out_dir, self.limits, self.curriculum,
-                           self._scratch / "work", arguments=arguments or ["--collect-only", "-q"])
+                           self._scratch / "work", arguments=arguments or ["--collect-only", "-q"],
+                           reference_library=self.instructor_root / "src/tinytorch")
         result.submission = submission.resolve().name
         return result
