@@ -169,20 +169,37 @@ def check_linearity(op, case, seed: int) -> None:
 
 
 def check_backward_twice(op, case, seed: int) -> None:
-    """backward() twice adds the gradient twice; zero_grad() clears it; the next backward
-    starts again from zero."""
+    """backward(retain_graph=True) then backward() adds the gradient twice; a third backward
+    through the used-up graph raises RuntimeError and changes no gradient (as in PyTorch);
+    zero_grad() clears .grad; a new forward and backward start again from zero."""
     cotangent = random_cotangent(call_op(op, case, make_leaves(case)).shape, seed)
     leaves = make_leaves(case)
     output = call_op(op, case, leaves)
     _require_graph(op, output)
-    output.backward(cotangent)
+    output.backward(cotangent, retain_graph=True)
     once = [np.array(_gradient(op, i, leaf)) for i, leaf in enumerate(leaves) if leaf.requires_grad]
     output.backward(cotangent)
-    twice = [_gradient(op, i, leaf) for i, leaf in enumerate(leaves) if leaf.requires_grad]
+    twice = [np.array(_gradient(op, i, leaf)) for i, leaf in enumerate(leaves) if leaf.requires_grad]
     for index, (g_once, g_twice) in enumerate(zip(once, twice)):
         assert np.allclose(g_twice, 2 * g_once, rtol=1e-12, atol=1e-300), (
-            f"{op.name}: after backward() twice the gradient of input {index} is {g_twice}; "
-            f"expected twice the first one, {2 * g_once} (gradients accumulate into .grad)"
+            f"{op.name}: after backward(retain_graph=True) and backward() the gradient of input "
+            f"{index} is {g_twice}; expected twice the first one, {2 * g_once} (gradients "
+            "accumulate into .grad)"
+        )
+    try:
+        output.backward(cotangent)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError(
+            f"{op.name}: a third backward() through a graph that the second one used up did not "
+            "raise RuntimeError (backward without retain_graph frees the graph)"
+        )
+    after = [_gradient(op, i, leaf) for i, leaf in enumerate(leaves) if leaf.requires_grad]
+    for index, (g_twice, g_after) in enumerate(zip(twice, after)):
+        assert np.array_equal(g_after, g_twice), (
+            f"{op.name}: the refused backward() changed the gradient of input {index} to "
+            f"{g_after}; expected it left at {g_twice}"
         )
     for leaf in leaves:
         leaf.zero_grad()

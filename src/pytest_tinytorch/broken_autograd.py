@@ -139,7 +139,7 @@ class _LastPathOnly(np.ndarray):
         return self
 
 
-def _backward_overwriting_fan_out(root, gradient=None):
+def _backward_overwriting_fan_out(root, gradient=None, retain_graph=False):
     """The real engine, with every rule's gradients wrapped in ``_LastPathOnly``."""
     rules = dict(autograd.BACKWARD_RULES)
 
@@ -151,7 +151,7 @@ def _backward_overwriting_fan_out(root, gradient=None):
 
     autograd.BACKWARD_RULES.update({op: last_path_only(rule) for op, rule in rules.items()})
     try:
-        _original["backward"](root, gradient)
+        _original["backward"](root, gradient, retain_graph)
     finally:
         autograd.BACKWARD_RULES.update(rules)
 

@@ -94,11 +94,16 @@ def topological_order(root: Tensor) -> list:
     # END SOLUTION
 
 
-def backward(root: Tensor, gradient=None) -> None:
+def backward(root: Tensor, gradient=None, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf), weighted by ``gradient``, into ``leaf.grad`` for every leaf.
 
     ``gradient`` defaults to 1 for a one-element ``root``; any other root needs one of its
-    own shape. Calling ``backward`` twice adds the gradients twice, as in PyTorch.
+    own shape. As in PyTorch, a backward pass uses the graph up: afterwards every op node it
+    went through has released what its rule saved (``_saved``), and a second ``backward``
+    through any of those nodes raises ``RuntimeError`` before touching a gradient. Pass
+    ``retain_graph=True`` to keep the graph for another pass (which then adds its gradients
+    to ``.grad`` again). Leaves are never used up: separate graphs (a new forward pass for
+    every step) keep accumulating into the same ``.grad`` until ``zero_grad()``.
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -118,10 +123,12 @@ def backward(root: Tensor, gradient=None) -> None:
             raise ValueError(
                 f"backward() got a gradient of shape {seed.shape} for a tensor of shape {root.shape}"
             )
+    order = topological_order(root)
+    _check_not_freed(order)
     # BEGIN SOLUTION
     grads = {id(root): seed}
     stored = set()  # ids of arrays already handed to a leaf's .grad (no two leaves share one)
-    for node in topological_order(root):
+    for node in order:
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
@@ -141,6 +148,42 @@ def backward(root: Tensor, gradient=None) -> None:
             key = id(parent)
             grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
     # END SOLUTION
+    if not retain_graph:
+        _free_graph(order)
+
+
+# -- a graph is used up by its backward pass (given) ----------------------------------------
+class _Freed:
+    """Stands in an op node's ``_saved`` once a backward pass without retain_graph used it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<freed by backward()>"
+
+
+FREED = _Freed()
+
+
+def _free_graph(order: list) -> None:
+    """Release what the rules saved and mark every op node of ``order`` as used up."""
+    for node in order:
+        if node._op is not None:
+            node._saved = FREED
+
+
+def _check_not_freed(order: list) -> None:
+    """Refuse a second pass through nodes an earlier backward used up (PyTorch's error)."""
+    for node in order:
+        if node._saved is FREED:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: an earlier backward() "
+                f"already went through this graph (the {node._op!r} op that made a tensor of "
+                f"shape {node.shape}) and freed what it saved. Either recompute the forward pass "
+                "before each backward() (loss = loss_fn(model(x), y); loss.backward()), or call "
+                "the first backward(retain_graph=True) to keep the graph for another pass "
+                "(gradients then add up in .grad)."
+            )
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray, stored: set) -> None:

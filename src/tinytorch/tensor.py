@@ -406,11 +406,15 @@ class Tensor:
         return Tensor._result(data, "clip", (self,), {"low": low, "high": high})
 
     # -- gradients (the engine is module 05) ---------------------------------------------------
-    def backward(self, gradient=None) -> None:
-        """Fill ``.grad`` of every leaf this tensor depends on (see ``tinytorch.autograd``)."""
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Add to ``.grad`` of every leaf this tensor depends on (see ``tinytorch.autograd``).
+
+        The pass uses the graph up, as in PyTorch: a second ``backward`` through it raises,
+        unless the first one was given ``retain_graph=True``.
+        """
         from tinytorch.autograd import backward
 
-        backward(self, gradient)
+        backward(self, gradient, retain_graph)
 
     def zero_grad(self) -> None:
         self.grad = None

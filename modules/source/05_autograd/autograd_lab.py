@@ -52,6 +52,22 @@ print("y.grad", y.grad, "expected", x.numpy())
 print([node._op or "leaf" for node in topological_order(loss)])
 
 # %% [markdown]
+# A backward pass uses its graph up, as in PyTorch: a second `loss.backward()` raises and says
+# what to do. A training loop runs the forward pass again every step; `retain_graph=True`
+# keeps the graph for one more pass, which adds to `.grad` again.
+
+# %%
+try:
+    loss.backward()
+except RuntimeError as error:
+    print("second backward:", str(error).split(":")[0])
+x.zero_grad(), y.zero_grad()
+loss = (x * y + x).sum()  # a new forward pass, a new graph
+loss.backward(retain_graph=True)
+loss.backward()
+print("x.grad after two passes", x.grad, "expected", 2 * (y.numpy() + 1))
+
+# %% [markdown]
 # ## 2. Broadcasting is undone in one place
 #
 # `b` of shape (3,) was stretched to (4, 3) in the forward pass; its gradient is summed back.

@@ -283,14 +283,54 @@ def test_gradient_dtype_follows_the_leaf():
 
 
 # -- the engine's rules of use ---------------------------------------------------------------
-def test_backward_twice_adds_the_gradient_twice():
+def test_backward_twice_through_one_graph_is_refused_and_explained():
+    """As in PyTorch: the first pass uses the graph up; the second raises before it changes
+    any gradient (it used to add the gradient a second time, silently)."""
     x = Tensor([1.0, 2.0], requires_grad=True)
     loss = (x * x).sum()
     loss.backward()
-    loss.backward()
+    with pytest.raises(RuntimeError) as error:
+        loss.backward()
+    assert str(error.value) == (
+        "Trying to backward through the graph a second time: an earlier backward() already went "
+        "through this graph (the 'sum' op that made a tensor of shape ()) and freed what it saved. "
+        "Either recompute the forward pass before each backward() (loss = loss_fn(model(x), y); "
+        "loss.backward()), or call the first backward(retain_graph=True) to keep the graph for "
+        "another pass (gradients then add up in .grad)."
+    )
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    assert repr(loss._saved) == "<freed by backward()>"
+
+
+def test_a_new_graph_through_a_used_intermediate_is_refused_too():
+    """Two losses sharing a subgraph: the second backward reaches nodes the first used up."""
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    hidden = x.exp()
+    hidden.sum().backward()
+    with pytest.raises(RuntimeError, match=r"second time: .*\(the 'exp' op that made a tensor of shape \(2,\)\)"):
+        (hidden * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad, np.exp([1.0, 2.0]), rtol=1e-6)
+
+
+def test_retain_graph_keeps_the_graph_and_a_second_pass_adds_again():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)
     np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+    loss.backward()  # the last pass may free it
+    np.testing.assert_array_equal(x.grad, [6.0, 12.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 12.0])
+
+
+def test_leaves_keep_accumulating_across_separate_graphs():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
     (x * 3.0).sum().backward()
-    np.testing.assert_array_equal(x.grad, [7.0, 11.0])
+    np.testing.assert_array_equal(x.grad, [5.0, 7.0])
+    assert x._saved is None and x.is_leaf  # a leaf is never used up
 
 
 def test_zero_grad_starts_again_from_nothing():
