@@ -1,4 +1,4 @@
-"""The ``mlp`` workload of BENCHMARKS.md: TinyTorch against hand-written NumPy and PyTorch.
+"""The ``mlp`` workload (README.md, "Performance"): TinyTorch against hand-written NumPy and PyTorch.
 
 input (128, 784) -> Linear 256 -> ReLU -> Linear 128 -> ReLU -> Linear 10, softmax
 cross-entropy on integer labels, SGD lr 0.01. A step is forward + loss + backward + update.

@@ -1,6 +1,10 @@
 """A release of this repository never leaks a solution, and every released file compiles."""
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,33 @@ def test_the_scan_catches_a_leaking_release(fresh_edition, fingerprints, tmp_pat
     shutil.copyfile(REPOSITORY / "src/tinytorch/tensor.py", broken / "src/tinytorch/tensor.py")
     new_leaks = set(scan_for_leaks(broken, fingerprints)) - set(scan_for_leaks(fresh_edition, fingerprints))
     assert len(new_leaks) >= 10 and all(leak.startswith("src/tinytorch/tensor.py:") for leak in new_leaks)
+
+
+def test_the_edition_has_its_own_readme_and_no_instructor_docs(fresh_edition):
+    readme = (fresh_edition / "README.md").read_text(encoding="utf-8")
+    assert readme != (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    assert "reference solution" not in readme and "tito release" not in readme
+    for step in ('pip install -e ".[dev]"', "pytest --tinytorch-status", "src/tinytorch/tensor.py",
+                 "pytest modules/source/01_tensor", "tito milestone start perceptron", 'pip install -e ".[notebook]"'):
+        assert step in readme
+    assert "| 01–04 | [`tensor`](modules/source/01_tensor/README.md), " in readme
+    assert "[Milestone 1: Perceptron](milestones/01_perceptron/README.md)" in readme
+    assert not (fresh_edition / "docs/instructor-guide.md").exists()
+    assert (fresh_edition / "docs/student-guide.md").is_file()
+
+
+def test_the_repository_checks_pass_inside_the_edition(fresh_edition):
+    """The edition's README links resolve, its CI runs its README's test command, the paths its
+    docs name exist: tests/test_repository.py, run in the edition as a student would."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_repository.py"],
+        cwd=fresh_edition, env={**os.environ, "PYTHONPATH": str(fresh_edition / "src")},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert re.search(r"\b(\d+) passed\b", completed.stdout).group(1) == str(count_tests(REPOSITORY / "tests/test_repository.py"))
+
+
+def count_tests(path: Path) -> int:
+    """Test functions in a file (none of test_repository's are parametrized)."""
+    return len(re.findall(r"^def test_", path.read_text(encoding="utf-8"), re.M))
