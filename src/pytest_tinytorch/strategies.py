@@ -342,6 +342,102 @@ def bce_with_logits_cases(draw):
     return OpCase((draw(real_arrays(shape)),), (True,), params)
 
 
+
+# -- images: convolution, pooling, batch normalisation --------------------------------------------
+# Image cases stay tiny (batch 1 or 2, at most 3 channels, sides up to 7) so that every
+# property of the grader runs in milliseconds, yet cover what goes wrong in these ops: kernels
+# of 1 to 3 (square and rectangular), strides of 1 to 3 (windows that overlap, touch, or skip
+# pixels), padding of 0 to 2, and odd and even sides, down to an input exactly the kernel size.
+KERNEL_SIDES = (1, 2, 3)
+IMAGE_STRIDES = (1, 2, 3, (1, 2), (2, 1))
+IMAGE_PADDINGS = (0, 1, 2, (0, 1), (1, 0))
+MAX_IMAGE_SIDE_EXCESS = 4
+"""An image side is the kernel side (minus padding) plus 0 to this many pixels."""
+
+
+def _as_pair(value) -> tuple:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+@st.composite
+def kernel_sizes(draw):
+    """A kernel size as a user writes it: an int, or (rows, columns) now and then."""
+    rows = draw(st.sampled_from(KERNEL_SIDES))
+    if draw(st.integers(0, 3)) == 0:
+        return rows, draw(st.sampled_from(KERNEL_SIDES))
+    return rows
+
+
+@st.composite
+def image_sides(draw, kernel, padding=0):
+    """(H, W) such that the padded image holds at least one window of ``kernel``."""
+    sides = []
+    for k, p in zip(_as_pair(kernel), _as_pair(padding)):
+        smallest = max(1, k - 2 * p)
+        sides.append(draw(st.integers(smallest, smallest + MAX_IMAGE_SIDE_EXCESS)))
+    return tuple(sides)
+
+
+@st.composite
+def conv2d_cases(draw):
+    """Images (N, C_in, H, W), a weight (C_out, C_in, kh, kw), maybe a bias (C_out,), a
+    ``stride`` and a ``padding`` (ints or pairs); any of the tensors requiring grad."""
+    kernel = _as_pair(draw(kernel_sizes()))
+    stride, padding = draw(st.sampled_from(IMAGE_STRIDES)), draw(st.sampled_from(IMAGE_PADDINGS))
+    n, in_channels, out_channels = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    shapes_ = [(n, in_channels, *draw(image_sides(kernel, padding))), (out_channels, in_channels, *kernel)]
+    if draw(st.booleans()):
+        shapes_.append((out_channels,))
+    inputs = tuple(draw(real_arrays(shape)) for shape in shapes_)
+    return OpCase(inputs, draw(_requires_grad(len(inputs))), {"stride": stride, "padding": padding})
+
+
+POOL_WINNER_MARGIN = 0.04
+"""The maximum of the first pooling window is shifted to within this of 0 (see pool_cases)."""
+
+
+@st.composite
+def pool_cases(draw, domain: str = "real"):
+    """Images (N, C, H, W), a ``kernel_size`` and a ``stride`` (None: the kernel size).
+
+    For max pooling (``domain="distinct"``) the values are a shuffled ladder, so no window has
+    a tie, shifted so that the maximum of the first window lies within 0.04 of 0: a backward
+    that zeroes the gradient of small inputs then loses a gradient that really flows.
+    """
+    kernel = draw(kernel_sizes())
+    stride = draw(st.sampled_from((None, *IMAGE_STRIDES)))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *draw(image_sides(kernel)))
+    values = draw(_arrays(domain, shape))
+    if domain == "distinct":
+        rows, columns = _as_pair(kernel)
+        first_window_max = values[0, 0, :rows, :columns].max()
+        values = values - first_window_max + draw(st.floats(-POOL_WINNER_MARGIN, POOL_WINNER_MARGIN))
+    return OpCase((values,), (True,), {"kernel_size": kernel, "stride": stride})
+
+
+@st.composite
+def batch_norm2d_cases(draw):
+    """Images (N, C, H, W), a weight and a bias (C,), in training or evaluation mode.
+
+    Training needs at least two values per channel; the images are a shuffled ladder, so each
+    channel's values are spread out (its variance is never tiny next to ``eps``, where finite
+    differences lose precision). Evaluation takes running statistics as the case's params (a
+    positive ``running_var``); training takes none, so the case's params are never updated.
+    """
+    training = draw(st.booleans())
+    n, channels = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    if training and n * h * w < 2:
+        n = 2
+    shape = (n, channels, h, w)
+    inputs = (draw(distinct_arrays(shape)), draw(real_arrays((channels,))), draw(real_arrays((channels,))))
+    params = {"training": training, "eps": draw(st.sampled_from([1e-5, 1e-3, 0.1]))}
+    if not training:
+        params["running_mean"] = draw(real_arrays((channels,)))
+        params["running_var"] = draw(positive_arrays((channels,)))
+    return OpCase(inputs, draw(_requires_grad(3)), params)
+
+
 # -- random compositions of smooth ops (the chain rule) -----------------------------------------
 def _activation(name):
     """A step applying ``tinytorch.activations.<name>`` (imported late: grading code may be
@@ -409,3 +505,137 @@ def compositions(draw, max_steps: int = 6):
     inputs = tuple(draw(real_arrays(shape)) for shape in draw(broadcastable_shapes(count)))
     step = st.tuples(st.sampled_from(sorted(COMPOSITION_STEPS)), st.integers(0, count - 1), st.integers(0, 2))
     return Composition(inputs, tuple(draw(st.lists(step, min_size=1, max_size=max_steps))))
+
+
+# -- optimizers, schedules and training (graded in group 05-07) ----------------------------------
+# Hyper-parameters are drawn over the whole range a student may meet, with the special values
+# that switch a branch on or off (momentum 0, weight decay 0) drawn often, so that every branch
+# of every update rule is taken; arrays are small (the same shapes as the autograd cases).
+@dataclass(frozen=True)
+class OptimizerProblem:
+    """Starting values of 1 to 3 parameters and the gradient each step gives them (None: the
+    parameter has no gradient at that step and must be left alone)."""
+
+    starts: tuple
+    gradients: tuple  # one tuple per step: an array or None per parameter
+
+    def __repr__(self) -> str:
+        starts = ", ".join(np.array_repr(start, precision=6) for start in self.starts)
+        steps = "; ".join(
+            ", ".join("None" if g is None else np.array_repr(g, precision=6) for g in step)
+            for step in self.gradients
+        )
+        return f"OptimizerProblem(starts=[{starts}], gradients per step=[{steps}])"
+
+
+@st.composite
+def optimizer_problems(draw, max_steps: int = 5):
+    """1 to 3 parameters of any shape, 1 to ``max_steps`` steps of real gradients; now and then
+    a parameter without a gradient at a step (at least one has one at every step)."""
+    starts = tuple(draw(real_arrays(shape)) for shape in draw(st.lists(shapes(), min_size=1, max_size=3)))
+    steps = []
+    for _ in range(draw(st.integers(1, max_steps))):
+        present = [draw(st.integers(0, 4)) > 0 for _ in starts]
+        if not any(present):
+            present[draw(st.integers(0, len(starts) - 1))] = True
+        steps.append(tuple(draw(real_arrays(start.shape)) if has else None for start, has in zip(starts, present)))
+    return OptimizerProblem(starts, tuple(steps))
+
+
+def _switchable(low: float, high: float):
+    """0 (the feature off) a third of the time, else a value in [low, high]."""
+    return st.one_of(st.just(0.0), st.floats(low, high), st.floats(low, high))
+
+
+@st.composite
+def sgd_hyperparameters(draw):
+    """``SGD`` keyword arguments: lr, momentum (maybe 0), nesterov (only with momentum), weight_decay."""
+    momentum = draw(_switchable(0.1, 0.99))
+    return {
+        "lr": draw(st.floats(1e-3, 1.0)),
+        "momentum": momentum,
+        "nesterov": momentum > 0 and draw(st.booleans()),
+        "weight_decay": draw(_switchable(0.01, 0.5)),
+    }
+
+
+@st.composite
+def adam_hyperparameters(draw, weight_decay=None):
+    """``Adam``/``AdamW`` keyword arguments: lr, betas (beta2 from 0.5: any smaller makes no
+    sense), eps from 1e-8 to 0.1, weight_decay (maybe 0)."""
+    return {
+        "lr": draw(st.floats(1e-4, 0.5)),
+        "betas": (draw(st.floats(0.0, 0.99)), draw(st.floats(0.5, 0.9999))),
+        "eps": draw(st.sampled_from([1e-8, 1e-6, 1e-3, 0.1])),
+        "weight_decay": draw(weight_decay if weight_decay is not None else _switchable(0.01, 0.5)),
+    }
+
+
+@st.composite
+def step_lr_settings(draw):
+    """base_lr, step_size, gamma, and a number of epochs that crosses several steps."""
+    step_size = draw(st.integers(1, 5))
+    return {"base_lr": draw(st.floats(1e-3, 1.0)), "step_size": step_size,
+            "gamma": draw(st.floats(0.05, 0.95)), "epochs": draw(st.integers(1, 3 * step_size + 2))}
+
+
+@st.composite
+def cosine_settings(draw):
+    """base_lr, T_max, eta_min (below base_lr) and a number of epochs up to twice T_max."""
+    base_lr, t_max = draw(st.floats(1e-3, 1.0)), draw(st.integers(1, 10))
+    return {"base_lr": base_lr, "T_max": t_max, "eta_min": draw(st.sampled_from([0.0, 0.1, 0.5])) * base_lr,
+            "epochs": draw(st.integers(1, 2 * t_max + 1))}
+
+
+@st.composite
+def gradient_sets(draw):
+    """Gradients of 1 to 3 parameters (None: a parameter without one; all zeros now and then)
+    and a ``max_norm`` from a tenth to three times their joint norm, so that clipping happens
+    about two times in three."""
+    grads = []
+    for shape in draw(st.lists(shapes(), min_size=1, max_size=3)):
+        kind = draw(st.sampled_from(["values", "values", "values", "zeros", "none"]))
+        grads.append(None if kind == "none" else np.zeros(shape) if kind == "zeros" else draw(real_arrays(shape)))
+    norm = float(np.sqrt(sum(np.sum(g**2) for g in grads if g is not None)))
+    max_norm = draw(st.floats(0.1, 3.0)) * norm if norm > 0 else draw(st.floats(0.1, 3.0))
+    return tuple(grads), max_norm
+
+
+@dataclass(frozen=True)
+class TrainingCase:
+    """A linear model ``x @ weight + bias``, batches of (x, y), and how to train it."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    batches: tuple  # (x (n, in), y (n, out)) pairs
+    sgd: dict
+    clip_norm: float | None
+    step_size: int
+    gamma: float
+    epochs: int
+
+    def __repr__(self) -> str:
+        batches = ", ".join(f"({np.array_repr(x, precision=4)}, {np.array_repr(y, precision=4)})"
+                            for x, y in self.batches)
+        return (f"TrainingCase(weight={np.array_repr(self.weight, precision=6)}, "
+                f"bias={np.array_repr(self.bias, precision=6)}, batches=[{batches}], sgd={self.sgd}, "
+                f"clip_norm={self.clip_norm}, step_size={self.step_size}, gamma={self.gamma}, "
+                f"epochs={self.epochs})")
+
+
+@st.composite
+def training_cases(draw, max_epochs: int = 3):
+    """A small regression problem (1 to 3 features and outputs, 1 to 3 batches of 1 to 4
+    samples), SGD settings, clipping (None or a norm that sometimes bites) and a StepLR."""
+    features, outputs = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batches = tuple(
+        (draw(real_arrays((n, features))), draw(real_arrays((n, outputs))))
+        for n in draw(st.lists(st.integers(1, MAX_SIDE), min_size=1, max_size=3))
+    )
+    return TrainingCase(
+        weight=draw(real_arrays((features, outputs))), bias=draw(real_arrays((outputs,))),
+        batches=batches, sgd=draw(sgd_hyperparameters()).copy(),
+        clip_norm=draw(st.sampled_from([None, 0.1, 1.0, 10.0])),
+        step_size=draw(st.integers(1, 2)), gamma=draw(st.floats(0.1, 0.9)),
+        epochs=draw(st.integers(1, max_epochs)),
+    )
