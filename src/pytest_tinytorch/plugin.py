@@ -14,6 +14,7 @@ back in ``workeroutput``; outcomes come back on the test reports.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ from pytest_tinytorch.membership import (
 )
 from pytest_tinytorch.outcomes import EXAMPLE_PROPERTY, FAILING, GATED_PROPERTY, RunRecorder, minimal_examples
 from pytest_tinytorch.reports import build_report
-from pytest_tinytorch.rerun import in_quiet_run, run_quietly, worker_count
+from pytest_tinytorch.rerun import (
+    ProgressPrinter, QuietRunInterrupted, in_quiet_run, report_progress, report_total, run_quietly, worker_count,
+)
 from pytest_tinytorch.state import CACHE_SUBDIRECTORY, STATE_FILE, StateStore, write_json_atomically
 from pytest_tinytorch.status import render_markdown, render_scorecard, render_status
 
@@ -142,6 +145,7 @@ class TinyTorchPlugin:
         self._report: dict | None = None
         self.finished = False
         self._curriculum: Curriculum | None = None
+        self._total_reported = False
 
     # -- setup ------------------------------------------------------------------------------
     @property
@@ -248,11 +252,19 @@ class TinyTorchPlugin:
             self.course = Course(self.curriculum, self.rootdir, self._index(self.state.scan_cache, learned),
                                  self.course.fingerprinter)
 
-    def quiet_run(self, units: list[str], write_line) -> None:
-        """Re-run ``units`` in a child pytest and adopt the state it leaves."""
+    def quiet_run(self, units: list[str], write_line, printer: ProgressPrinter | None = None) -> None:
+        """Re-run ``units`` in a child pytest, showing its progress, and adopt the state it leaves.
+
+        Ctrl-C stops the child and raises ``QuietRunInterrupted`` (one line, nothing recorded)."""
         files = sorted({f for unit in units for f in self.course.test_files(unit)})
         workers = worker_count(self.config.getini("tinytorch_rerun_workers"))
-        result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state, workers)
+        printer = printer or ProgressPrinter(write_line, is_terminal=False)
+        try:
+            result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state, workers,
+                                 show=printer, what=describe_units(units))
+        finally:
+            printer.finish()
+        write_line(result.summary(describe_units(units)))
         if result.returncode not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             tail = "\n".join(result.output.strip().splitlines()[-15:])
             write_line(f"tinytorch: the quiet re-run ended with exit code {result.returncode}:\n{tail}")
@@ -312,12 +324,17 @@ class TinyTorchPlugin:
             for name, state in states.items():
                 if state in (STALE, NOT_RUN) and not group_covered(name):
                     recheck += [u for u in self.evaluation.units_to_recheck(name) if u not in recheck]
-        if recheck:
+        if recheck and not self.config.option.collectonly:  # collecting never runs tests
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             write_line = reporter.write_line if reporter is not None else print
             write_line(f"tinytorch: running {describe_units(recheck)} against the current code first, "
                        "to decide the milestone gates")
-            self.quiet_run(recheck, write_line)
+            printer = ProgressPrinter(write_line, is_terminal=bool(reporter and reporter.isatty),
+                                      rewrite=reporter.rewrite if reporter is not None else None)
+            try:
+                self.quiet_run(recheck, write_line, printer)
+            except QuietRunInterrupted as interrupted:
+                pytest.exit(str(interrupted), returncode=pytest.ExitCode.INTERRUPTED)
         self.set_gates({m.name: self.evaluation.gate(m, group_covered) for m in milestones})
 
     @pytest.hookimpl(optionalhook=True)
@@ -358,6 +375,8 @@ class TinyTorchPlugin:
         self.gate_closed_items(items)
 
     def pytest_collection_finish(self, session):
+        if not self.is_worker and in_quiet_run():
+            report_total(len(session.items))
         self.recorder.add_collection(self.tags)
         if self.is_worker:
             self.config.workeroutput["tinytorch_items"] = self.tags
@@ -408,9 +427,17 @@ class TinyTorchPlugin:
 
     def pytest_runtest_logreport(self, report):
         self.recorder.add_report(report)
+        if not self.is_worker and in_quiet_run():
+            report_progress(report)
 
     def pytest_collectreport(self, report):
         self.recorder.add_collect_report(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        if in_quiet_run() and not self._total_reported:  # one line, from the first worker
+            self._total_reported = True
+            report_total(len(ids))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error):
@@ -530,7 +557,14 @@ class TinyTorchPlugin:
             stale.append(AUTOGRAD)
         if stale and not in_quiet_run():
             writer.line(f"re-running against the current code: {describe_units(stale)} ...")
-            self.quiet_run(stale, writer.line)
+            printer = ProgressPrinter(writer.line, is_terminal=sys.stdout.isatty(),  # the writer's file
+                                      rewrite=lambda line: writer.write("\r\x1b[K" + line, flush=True))
+            try:
+                self.quiet_run(stale, writer.line, printer)
+            except QuietRunInterrupted as interrupted:
+                writer.line("")
+                writer.line(str(interrupted))
+                return pytest.ExitCode.INTERRUPTED
         self._settle()
         self.write_outputs()
         writer.line(render_status(self.evaluation))

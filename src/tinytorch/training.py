@@ -81,18 +81,35 @@ def clip_grad_norm(params, max_norm: float) -> float:
     of the update is kept and only its length is capped. Parameters without a gradient are
     ignored. Returns the norm *before* clipping (worth logging: a growing norm is an early
     sign of divergence).
+
+    Gradients are scaled by ``max_norm / norm`` only when the norm exceeds ``max_norm``, so
+    all-zero gradients (norm 0) are left alone, never divided by zero. The squares are summed
+    again in float64 when float32 overflows (float32 gradients of 1e20 are finite, their
+    squares are not). Non-finite gradients (NaN or inf) have no direction to keep: they raise
+    ``FloatingPointError`` and are left as they are.
     """
     if not max_norm > 0:
         raise ValueError(f"clip_grad_norm max_norm={max_norm}: expected max_norm > 0")
     grads = [param.grad for param in params if param.grad is not None]
     # BEGIN SOLUTION
-    total_norm = math.sqrt(sum(float(np.vdot(grad, grad)) for grad in grads))
-    scale = max_norm / (total_norm + 1e-6)
-    if scale < 1.0:
+    squares = sum(float(np.vdot(grad, grad)) for grad in grads)
+    if not math.isfinite(squares):  # a float32 square overflows above 1.8e19: redo in float64
+        squares = sum(float(np.vdot(grad, grad)) for grad in (g.astype(np.float64) for g in grads))
+    total_norm = math.sqrt(squares)
+    # END SOLUTION
+    if not math.isfinite(total_norm):
+        raise FloatingPointError(
+            f"clip_grad_norm: the gradients hold NaN or inf (joint norm {total_norm}), so there is "
+            "no direction to keep; the forward or backward pass overflowed: try a smaller learning "
+            "rate, and check the inputs for NaN or inf"
+        )
+    # BEGIN SOLUTION
+    if total_norm > max_norm:
+        scale = max_norm / total_norm
         for grad in grads:
             grad *= scale
-    return total_norm
     # END SOLUTION
+    return total_norm
 
 
 class _SampleMeans:

@@ -121,6 +121,63 @@ def test_clip_grad_norm_leaves_small_gradients_alone_and_refuses_bad_limits():
         clip_grad_norm([param], 0)
 
 
+def check_clip_of_zero_gradients(clip):
+    """All-zero gradients (norm 0) must come back as zeros, with norm 0, for any limit."""
+    for max_norm in (1.0, 1e-12):
+        param = Tensor([0.0, 0.0, 0.0], requires_grad=True)
+        param.grad = np.zeros(3, dtype=np.float32)
+        try:
+            total = clip([param], max_norm)
+        except ArithmeticError as error:
+            raise AssertionError(
+                f"clipping all-zero gradients to {max_norm} raised {type(error).__name__}: {error} "
+                "(a norm of 0 needs no scaling; divide only when the norm exceeds max_norm)"
+            ) from error
+        assert total == 0.0, f"the norm of all-zero gradients is 0, got {total}"
+        np.testing.assert_array_equal(param.grad, np.zeros(3, dtype=np.float32))
+
+
+def test_clip_grad_norm_of_all_zero_gradients_changes_nothing():
+    check_clip_of_zero_gradients(clip_grad_norm)
+
+
+@pytest.mark.hidden  # negative control: instructors only
+def test_the_zero_gradient_check_rejects_dividing_by_the_norm():
+    def divide_by_the_norm(params, max_norm):
+        """Broken on purpose: max_norm / norm with norm 0 raises ZeroDivisionError."""
+        grads = [param.grad for param in params if param.grad is not None]
+        total = math.sqrt(sum(float(np.sum(grad * grad)) for grad in grads))
+        for grad in grads:
+            grad *= min(1.0, max_norm / total)
+        return total
+
+    with pytest.raises(AssertionError, match="raised ZeroDivisionError"):
+        check_clip_of_zero_gradients(divide_by_the_norm)
+
+
+def test_clip_grad_norm_of_huge_float32_gradients_scales_them_instead_of_zeroing_them():
+    """1e20 is a finite float32 but its square is not: summed in float32 the norm was inf,
+    and the gradients were scaled by 1 / inf, to zero."""
+    param = Tensor([0.0, 0.0], requires_grad=True)
+    param.grad = np.array([3e20, 4e20], dtype=np.float32)
+    assert clip_grad_norm([param], 1.0) == pytest.approx(5e20, rel=1e-6)
+    np.testing.assert_allclose(param.grad, [0.6, 0.8], rtol=1e-6)
+    assert param.grad.dtype == np.float32
+
+
+def test_clip_grad_norm_of_non_finite_gradients_is_refused_and_changes_nothing():
+    param = Tensor([0.0, 0.0], requires_grad=True)
+    param.grad = np.array([np.inf, 1.0], dtype=np.float32)
+    with pytest.raises(FloatingPointError) as error:
+        clip_grad_norm([param], 1.0)
+    assert str(error.value) == (
+        "clip_grad_norm: the gradients hold NaN or inf (joint norm inf), so there is no direction "
+        "to keep; the forward or backward pass overflowed: try a smaller learning rate, and check "
+        "the inputs for NaN or inf"
+    )
+    np.testing.assert_array_equal(param.grad, np.array([np.inf, 1.0], dtype=np.float32))
+
+
 # -- history ------------------------------------------------------------------------------------
 def test_history_follows_the_hand_worked_regression():
     # Epoch 1: batch losses 17 (on 2 samples) and 5.29 (on 1) -> (34 + 5.29) / 3; w, b move to
