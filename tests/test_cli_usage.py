@@ -102,6 +102,17 @@ def test_release_writes_an_edition_and_refuses_to_overwrite(tmp_path, capsys):
     shutil.rmtree(out)
 
 
+def test_release_into_the_folder_that_holds_the_repository_is_refused(tmp_path, capsys):
+    """`tito release .. --overwrite` once deleted the repository it was run from."""
+    assert main(["--root", str(REPOSITORY), "release", str(REPOSITORY / ".."), "--overwrite"]) == 1
+    assert capsys.readouterr().err == (
+        f"tito: output directory {REPOSITORY.parent} contains the repository {REPOSITORY}; choose a folder "
+        f"outside it, e.g. {REPOSITORY.parent / (REPOSITORY.name + '-student')}\n"
+    )
+    assert [p.name for p in REPOSITORY.parent.iterdir() if p.name.endswith((".partial", ".old"))] == []
+    assert (REPOSITORY / "src/tinytorch").is_dir() and (REPOSITORY / "pyproject.toml").is_file()
+
+
 def test_the_console_script_is_installed_and_runs():
     tito = shutil.which("tito")
     command = [tito] if tito else [sys.executable, "-m", "pytest_tinytorch.cli"]

@@ -2,7 +2,9 @@
 
 import glob
 import json
+import os
 import re
+import stat
 
 import pytest
 
@@ -100,6 +102,18 @@ def test_milestone_option_takes_any_spelling_of_the_milestone(course, spelling):
     assert course.states(spelled) == course.states(canonical)
     assert spelled["milestones"]["first"]["rubric"] == canonical["milestones"]["first"]["rubric"]
     assert sorted(t["nodeid"] for t in spelled["tests"]) == sorted(t["nodeid"] for t in canonical["tests"])
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_state_report_and_badge_get_the_umask_default_mode(course, umask, mode):
+    """They were 0600 whatever the umask (mkstemp's mode), unreadable by a web server or a TA."""
+    previous = os.umask(umask)
+    try:
+        course.run("--tinytorch-report=report.json", "--tinytorch-badge=badge.svg")
+    finally:
+        os.umask(previous)
+    written = [course.state_file, course.path / "report.json", course.path / "badge.svg"]
+    assert [oct(stat.S_IMODE(path.stat().st_mode)) for path in written] == [oct(mode)] * 3
 
 
 def test_without_the_cache_provider_the_run_is_still_correct(course):

@@ -125,6 +125,15 @@ def test_no_reference_to_the_design_and_benchmark_documents_that_do_not_exist():
     assert 'README.md, "Performance"' in (ROOT / "benchmarks/bench_mlp.py").read_text(encoding="utf-8")
 
 
+def test_files_that_tito_generates_are_git_ignored():
+    """`tito milestone start`/`submit` write a notebook and a report next to the tracked starter;
+    committed by accident they fail the drift test and end up in editions."""
+    from pytest_tinytorch.release import GENERATED_GLOBS
+
+    ignored = [line.strip() for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()]
+    assert [pattern for pattern in GENERATED_GLOBS if pattern not in ignored] == []
+
+
 def python_files() -> list[Path]:
     """The project's Python files: git's list in a checkout, else a walk (a student edition)."""
     listing = subprocess.run(

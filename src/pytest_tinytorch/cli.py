@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
-from pytest_tinytorch.state import write_text_atomically
+from pytest_tinytorch.state import StateStore, state_path, write_text_atomically
 
 LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
 
@@ -154,7 +154,7 @@ def _starter(root: Path, milestone) -> Path:
 def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
     """Write the milestone's notebook; a locked milestone says so first, whatever else is missing."""
     milestone = _milestone(curriculum, options.name)
-    _, report = run_pytest_with_report(root, ["--tinytorch-status"], quiet=True)
+    report = _status_report(root)
     state = milestone_states(report).get(milestone.name)
     if state is None:
         raise CommandFailed("could not read the milestone status (pytest --tinytorch-status wrote no report)")
@@ -281,6 +281,11 @@ def command_module_complete(options, root: Path, curriculum: Curriculum) -> int:
 
 
 def _status_report(root: Path) -> dict:
+    """The report of a quiet ``pytest --tinytorch-status``; a warning about the saved state
+    (which that run rebuilds, out of sight) is printed first."""
+    _state, warning = StateStore(state_path(root)).load()
+    if warning:
+        print(f"tito: warning: {warning}", file=sys.stderr)
     return run_pytest_with_report(root, ["--tinytorch-status"], quiet=True)[1]
 
 
