@@ -33,6 +33,27 @@ def default_source_roots(package: str = "tinytorch") -> list[Path]:
     return [Path(spec.origin)] if spec.origin else []
 
 
+def foreign_library(rootdir: Path, package: str = "tinytorch") -> str | None:
+    """Why this checkout's tests would not test this checkout's library, or None.
+
+    A TinyTorch checkout holds its library in ``src/<package>``. When the ``package`` that
+    Python would import lives elsewhere (another checkout's editable install, a wheel),
+    every test would grade that one instead: with one venv and two checkouts, a student
+    edition full of TODOs printed "92 passed". Returns the message of the usage error.
+    """
+    local = Path(rootdir, "src", package)
+    if not local.is_dir():
+        return None  # not a TinyTorch checkout (a course configured elsewhere)
+    found = default_source_roots(package)
+    if any(Path(root).resolve() == local.resolve() for root in found):
+        return None
+    where = f"the {package} at {found[0]}" if found else f"no {package} at all (it is not installed)"
+    return (f"this checkout's tests would run against {where}, not against this checkout's "
+            f"{local}. Install this checkout into the environment you run pytest from: "
+            f'cd {rootdir} && python -m pip install -e ".[dev]"'
+            f" (or put its src first: PYTHONPATH={Path(rootdir, 'src')} pytest ...)")
+
+
 def python_sources(roots: Iterable[Path]) -> list[tuple[str, Path]]:
     """Every ``*.py`` under ``roots`` as (stable name, path), sorted by name.
 

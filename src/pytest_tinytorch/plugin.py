@@ -21,7 +21,7 @@ import pytest
 
 from pytest_tinytorch.badge import write_badge
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
-from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
+from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots, foreign_library
 from pytest_tinytorch.gating import (
     COMPLETE, FAILED, LOCKED, NOT_BUILT, NOT_RUN, STALE, UNLOCKED, Course, Evaluation, Gate, describe_unit,
     merge_run,
@@ -158,6 +158,10 @@ class TinyTorchPlugin:
         return self._curriculum
 
     def configure(self) -> None:
+        if not self.is_worker and not self.config.getini("tinytorch_sources"):
+            problem = foreign_library(self.rootdir)
+            if problem:
+                raise pytest.UsageError(f"TinyTorch: {problem}")
         name = self.config.getoption("milestone")
         if name is not None:
             try:
