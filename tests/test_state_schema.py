@@ -48,6 +48,8 @@ def test_a_valid_state_round_trips():
      "units['module:tensor'].complete_files is 't.py'; expected a list of paths"),
     (lambda d: d["units"]["module:tensor"].update(updated_at="last week"),
      "units['module:tensor'].updated_at is 'last week'; expected an ISO 8601 timestamp"),
+    (lambda d: d["units"]["module:tensor"]["details"]["t.py::test_add"].update(rubric=["model"]),
+     "units['module:tensor'].details['t.py::test_add'].rubric is ['model']; expected a string"),
     (lambda d: d["units"]["module:tensor"].update(score=3),
      "units['module:tensor'].score is an unknown field"),
     (lambda d: d["milestone_states"].update(perceptron="Complete"),

@@ -96,6 +96,9 @@ DOCUMENT_FIELDS = ("schema", "version", *ProgressState.__dataclass_fields__)
 RECORDED_OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 """Every outcome the plugin records for a test (``outcomes.TestResult.outcome``)."""
 MILESTONE_STATES = ("LOCKED", "UNLOCKED", "COMPLETE")
+DETAIL_KEYS = ("rubric", "op", "example", "message")
+"""The per-test extras ``gating.merge_unit`` records; each a string (a rubric category
+decides which rubric line a test counts for)."""
 HISTORY_KINDS = ("modules", "groups", "milestones")
 HISTORY_EVENTS = ("UNLOCKED", "COMPLETE")
 """What ``history["milestones"][name]`` may record the first time of."""
@@ -152,6 +155,12 @@ def _unit_problems(key: str, record) -> list[str]:
     details = record.get("details", {})
     if not isinstance(details, dict) or not all(isinstance(d, dict) for d in details.values()):
         problems.append(f"{where}.details is {details!r}; expected an object of objects")
+    else:
+        problems += [
+            f"{where}.details[{nodeid!r}].{key} is {detail[key]!r}; expected a string"
+            for nodeid, detail in details.items() for key in DETAIL_KEYS
+            if key in detail and not isinstance(detail[key], str)
+        ]
     updated = record.get("updated_at", "")
     if updated != "" and not is_timestamp(updated):
         problems.append(f"{where}.updated_at is {updated!r}; expected an ISO 8601 timestamp")
