@@ -443,7 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("out_dir", type=Path, help="folder to write the edition into (must be empty or absent)")
     release.add_argument("--solutions-through", type=_module_number, metavar="NN",
                          help="keep the solutions of modules 01..NN (default: replace all)")
-    release.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    release.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier edition in OUT_DIR (one with its EDITION.json; never a folder "
+                              "holding a .git or the repository)")
     release.set_defaults(handler=command_release)
 
     grade = commands.add_parser("grade", help="grade submissions in isolated processes (instructors)")
