@@ -34,7 +34,11 @@ LR_RTOL = 1e-12
 """A learning rate from a schedule is one closed-form expression: only rounding may differ."""
 
 CLIP_EPSILON = 1e-6
-"""``clip_grad_norm`` scales by ``max_norm / (norm + 1e-6)``, as ``torch.nn.utils.clip_grad_norm_``."""
+"""Clipping scales the gradients by ``max_norm / norm``; ``torch.nn.utils.clip_grad_norm_``
+divides by ``norm + 1e-6`` instead. Both are accepted: a scale may differ from
+``max_norm / norm`` by a relative ``CLIP_EPSILON / norm``, and a trained weight (clipping
+at every step, lr <= 1, a few steps with momentum) by ``CLIP_EPSILON * 10`` in absolute terms.
+Not clipping, or clipping each tensor by its own norm, is off by far more."""
 
 
 # -- the update equations ---------------------------------------------------------------------------
@@ -84,9 +88,10 @@ def cosine_lr(base_lr, epoch, *, T_max, eta_min):  # noqa: N803  (PyTorch's name
 
 
 def clipped_gradients(grads, max_norm):
-    """(joint L2 norm of the gradients that exist, the gradients after clipping to max_norm)."""
+    """(joint L2 norm of the gradients that exist, the gradients after clipping to max_norm):
+    when the norm exceeds max_norm, every gradient is scaled by max_norm / norm."""
     norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in grads if g is not None))
-    scale = min(1.0, max_norm / (norm + CLIP_EPSILON))
+    scale = max_norm / norm if norm > max_norm else 1.0
     return norm, [None if g is None else g * scale for g in grads]
 
 
@@ -216,9 +221,10 @@ def check_cosine_annealing(settings: dict) -> None:
 
 # -- training utilities ----------------------------------------------------------------------------------
 def check_clip_grad_norm(grads, max_norm: float) -> None:
-    """``clip_grad_norm`` returns the joint norm before clipping and scales every gradient by
-    ``min(1, max_norm / (norm + 1e-6))``: one factor for all, so the direction is kept;
-    parameters without a gradient keep none."""
+    """``clip_grad_norm`` returns the joint norm before clipping and, when it exceeds
+    ``max_norm``, scales every gradient by ``max_norm / norm`` (or PyTorch's
+    ``max_norm / (norm + 1e-6)``, see ``CLIP_EPSILON``): one factor for all, so the direction is
+    kept; parameters without a gradient keep none."""
     from tinytorch.training import clip_grad_norm
 
     params = _leaves([np.zeros(np.shape(g) if g is not None else ()) for g in grads])
@@ -233,7 +239,8 @@ def check_clip_grad_norm(grads, max_norm: float) -> None:
         if grad is None:
             assert param.grad is None, f"{what}: parameter {index} had no gradient but now has {param.grad}"
         else:
-            assert_close(param.grad, grad, f"{what}: the gradient of parameter {index}", rtol=1e-12, atol=1e-15)
+            assert_close(param.grad, grad, f"{what}: the gradient of parameter {index}",
+                         rtol=1e-12 + CLIP_EPSILON / max(expected_norm, max_norm), atol=1e-15)
 
 
 def _linear_model(case):
@@ -295,8 +302,9 @@ def check_training_follows_the_equations(case) -> None:
     for epoch, _, loss, weight, bias in _reference_training(case, case.batches, case.epochs):
         losses.setdefault(epoch, []).append(loss)
     what = f"Trainer.fit(epochs={case.epochs}) with SGD({_settings(case.sgd)}), clip_norm={case.clip_norm}"
-    assert_close(model.weight.data, weight, f"{what}: the weight after training")
-    assert_close(model.bias.data, bias, f"{what}: the bias after training")
+    atol = TRAJECTORY_ATOL if case.clip_norm is None else 10 * CLIP_EPSILON
+    assert_close(model.weight.data, weight, f"{what}: the weight after training", atol=atol)
+    assert_close(model.bias.data, bias, f"{what}: the bias after training", atol=atol)
     expected_history = [float(np.dot(losses[epoch], sizes) / sum(sizes)) for epoch in sorted(losses)]
     assert_close(np.array(history.get("loss", [])), np.array(expected_history), f"{what}: history['loss']")
     expected_lr = step_lr(case.sgd["lr"], case.epochs, step_size=case.step_size, gamma=case.gamma)
@@ -324,6 +332,13 @@ def check_non_finite_loss_stops_before_the_update(case, bad_batch: int, bad_valu
                 f"TrainingDivergedError says epoch {error.epoch}, batch {error.batch}; the loss became "
                 f"{bad_value} at epoch 1, batch {bad_batch}"
             )
+        except NotImplementedError:
+            raise  # unwritten work: reported as such, at once
+        except Exception as error:  # noqa: BLE001  (whatever else broke, it is not the check)
+            raise AssertionError(
+                f"the loss of batch {bad_batch} was not finite (an input held {bad_value}); fit() raised "
+                f"{type(error).__name__}: {error} instead of TrainingDivergedError before the update"
+            ) from error
         else:
             raise AssertionError(
                 f"fit() went on although the loss of batch {bad_batch} was not finite (an input held "
