@@ -28,7 +28,7 @@ import pytest
 
 from pytest_tinytorch import plugin
 from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.grading import Limits, grade_submissions
+from pytest_tinytorch.grading import Limits, answers_from_child, grade_submissions
 from pytest_tinytorch.probes import PROBES, Verdict, compute_answers, judge, read_answers, write_answers
 from pytest_tinytorch.release import release
 from test_grading_submissions import MILESTONE_TESTS, PYPROJECT, SOLUTION, STARTER, write
@@ -216,6 +216,24 @@ def test_a_wrong_library_forced_green_is_caught_by_the_probes(graded):
     assert gradescope["output"].startswith(reason)
 
 
+def test_a_local_status_warns_about_a_dropped_conftest(graded):
+    """The student's own ``pytest --tinytorch-status`` in the dropper's edition says so (the
+    negative control, a course without the file, is in tests/test_submission_scan.py)."""
+    dropper = graded[4] / "dropper"
+    environment = {**os.environ, "PYTHONPATH": str(dropper / "src")}
+    environment.pop("PYTEST_ADDOPTS", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--tinytorch-status", "--tinytorch-report=status.json",
+         "-o", "tinytorch_rerun_workers=0"], cwd=dropper, env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads((dropper / "status.json").read_text())
+    assert [(w["kind"], w["source"]) for w in report["warnings"]] == [("conftest", "milestones/01_perceptron/conftest.py")]
+    shown = [line for line in run.stdout.splitlines() if line.startswith("tinytorch: warning:")]
+    assert shown == [report["warnings"][0]["message"]]
+    assert "milestones/01_perceptron/conftest.py is not one of the course's conftest files" in shown[0]
+
+
 # -- the judge on synthetic answers (fast) ---------------------------------------------------
 
 SUM = next(p for p in PROBES if p.key == "tensor: tensor.sum(axis=1)")
@@ -265,3 +283,15 @@ def test_probes_cover_every_built_module_and_follow_the_curriculum():
     modules = {p.module for p in PROBES}
     assert {"tensor", "activations", "layers", "losses", "autograd", "optimizers", "training"} <= modules
     assert modules <= {m.name for m in curriculum.modules}
+
+
+def test_the_probe_child_on_a_fresh_edition_answers_every_probe_with_its_todo(graded, tmp_path):
+    fresh = graded[4] / "dropper"  # a fresh edition (its planted conftest plays no part here)
+    answers, errors = answers_from_child(fresh, 11, PROBES, tmp_path / "probes", Limits(timeout_s=120, memory_mb=2048))
+    assert answers == {} and sorted(errors) == sorted(p.key for p in PROBES)
+    assert all(error.startswith("NotImplementedError: TODO (0") for error in errors.values()), errors
+    # the same child on the reference library answers exactly what this process computes
+    reference, _ = answers_from_child(REPOSITORY, 11, PROBES[:3], tmp_path / "reference", Limits(timeout_s=120))
+    here, _ = compute_answers(11, PROBES[:3])
+    assert reference.keys() == here.keys() and all(
+        np.array_equal(a, b) for key in here for a, b in zip(here[key], reference[key]))

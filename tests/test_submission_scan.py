@@ -1,17 +1,25 @@
 """The submission scan: what it flags (file, line, rule), what it must leave alone, and that
 the reference solution and a fresh student edition scan clean."""
 
+import hashlib
+import json
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from pytest_tinytorch.course_integrity import (
+    REPOSITORY_CONFTESTS, conftest_warnings, edition_conftests, plugin_warnings,
+)
 from pytest_tinytorch.curriculum import default_curriculum
 from pytest_tinytorch.grading import _student_files, build_grading_base
 from pytest_tinytorch.release import release
 from pytest_tinytorch.submission_scan import (
     RULES, instructor_configuration, scan_code, scan_files, scan_source, scan_submission, summarize,
 )
+
+pytest_plugins = ["pytester"]
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -208,3 +216,73 @@ def test_a_fresh_student_edition_scans_clean(fresh_edition):
             f"src/tinytorch/__init__.py:{line} [test-machinery] imports _pytest.reports"]
     finally:
         library.write_text(original)
+
+
+# -- local runs: conftests and plugins that are not the course's (course_integrity) ---------
+
+
+def test_the_repository_constant_names_the_conftests_git_tracks():
+    listed = subprocess.run(["git", "ls-files", "conftest.py", "*/conftest.py"], cwd=REPOSITORY,
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(listed) == sorted(REPOSITORY_CONFTESTS)
+
+
+def test_an_edition_records_its_conftests_and_their_digests(fresh_edition):
+    edition, _ = fresh_edition
+    recorded = edition_conftests(edition)
+    assert recorded == {
+        name: hashlib.sha256((REPOSITORY / name).read_bytes()).hexdigest() for name in REPOSITORY_CONFTESTS}
+    assert conftest_warnings(edition) == []
+    (edition / "milestones/01_perceptron/conftest.py").write_text("X = 1\n")
+    try:
+        assert [w["source"] for w in conftest_warnings(edition)] == ["milestones/01_perceptron/conftest.py"]
+    finally:
+        (edition / "milestones/01_perceptron/conftest.py").unlink()
+
+
+def test_unknown_plugins_are_warned_about_by_distribution():
+    warnings = plugin_warnings([("tinytorch", "tinytorch"), ("pytest-xdist", "xdist"), ("hypothesis", "hypothesispytest"),
+                                ("pytest_rerunfailures", "rerunfailures"), ("pytest-json-report", "pytest_jsonreport")])
+    assert [w["source"] for w in warnings] == ["pytest_rerunfailures"]
+    assert warnings[0]["message"] == (
+        "tinytorch: warning: the pytest plugin rerunfailures (from pytest_rerunfailures) is not one of the "
+        "course's: plugins can change test outcomes. Results of this run may not be true; run with "
+        "-p no:rerunfailures to leave it out.")
+
+
+def warning_lines(result) -> list[str]:
+    return [line for line in result.outlines if line.startswith("tinytorch: warning:")]
+
+
+def test_a_course_run_and_the_status_warn_about_a_dropped_conftest(course):
+    result, report = course.run_with_report()
+    assert report["warnings"] == [] and warning_lines(result) == []  # the course's own conftest is fine
+    course.write("milestones/01_first/conftest.py", '''
+        import pytest
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            outcome.get_result().outcome = "passed"
+    ''')
+    course.break_add()
+    result, report = course.run_with_report()
+    assert [(w["kind"], w["source"]) for w in report["warnings"]] == [("conftest", "milestones/01_first/conftest.py")]
+    assert warning_lines(result) == [report["warnings"][0]["message"]]
+    assert report["warnings"][0]["message"].startswith(
+        "tinytorch: warning: milestones/01_first/conftest.py is not one of the course's conftest files")
+    status = course.status("--tinytorch-report=status.json")
+    assert warning_lines(status) == [report["warnings"][0]["message"]]
+    saved = json.loads((course.path / "status.json").read_text())
+    assert [w["source"] for w in saved["warnings"]] == ["milestones/01_first/conftest.py"]
+
+
+def test_a_changed_copy_of_an_edition_conftest_is_warned_about(course):
+    root_conftest = course.path / "conftest.py"
+    record = {"edition": "student", "conftests": {"conftest.py": hashlib.sha256(root_conftest.read_bytes()).hexdigest()}}
+    (course.path / "EDITION.json").write_text(json.dumps(record))
+    assert course.run_with_report()[1]["warnings"] == []
+    root_conftest.write_text(root_conftest.read_text() + "\n# changed\n")
+    warnings = course.run_with_report()[1]["warnings"]
+    assert [w["source"] for w in warnings] == ["conftest.py"]
+    assert "is a changed copy of the course's conftest file" in warnings[0]["message"]

@@ -13,6 +13,7 @@ back in ``workeroutput``; outcomes come back on the test reports.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pytest_tinytorch.badge import write_badge
+from pytest_tinytorch.course_integrity import course_warnings
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
 from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots, foreign_library
 from pytest_tinytorch.gating import (
@@ -487,8 +489,13 @@ class TinyTorchPlugin:
     def report(self) -> dict:
         """The JSON report of this run, built on first use (most runs never need it)."""
         if self._report is None:
-            self._report = build_report(self.evaluation, self.recorder)
+            self._report = build_report(self.evaluation, self.recorder, warnings=self.integrity_warnings)
         return self._report
+
+    @functools.cached_property
+    def integrity_warnings(self) -> list[dict]:
+        """Conftests and pytest plugins in this run that are not the course's (``course_integrity``)."""
+        return course_warnings(self.config)
 
     def write_outputs(self) -> None:
         if in_quiet_run():
@@ -542,6 +549,7 @@ class TinyTorchPlugin:
         if ran_autograd and grade is not None:
             lines.append(f"autograd: {grade['verified']}/{grade['total']} ops verified")
         lines += self.change_lines()
+        lines += [warning["message"] for warning in self.integrity_warnings]
         if lines:
             terminalreporter.write_sep("-", "tinytorch")
             for line in lines:
@@ -574,4 +582,6 @@ class TinyTorchPlugin:
         writer.line(render_status(self.evaluation))
         for line in self.change_lines():
             writer.line(line)
+        for warning in self.integrity_warnings:
+            writer.line(warning["message"], yellow=True)
         return 0

@@ -612,6 +612,14 @@ def _ignored_by_git(root: Path, path: Path) -> bool:
         return False
 
 
+def _conftest_record(out_dir: Path) -> dict[str, str]:
+    """The edition's conftest files and their sha256: the plugin warns about any other
+    (``course_integrity``)."""
+    from pytest_tinytorch.course_integrity import record_conftests
+
+    return record_conftests(out_dir)
+
+
 def _write_edition_file(out_dir: Path, source_root: Path, solutions_through: int | None, edition: str) -> None:
     """Record where the edition came from, so a grader or a bug report can tell."""
     try:
@@ -625,6 +633,7 @@ def _write_edition_file(out_dir: Path, source_root: Path, solutions_through: int
         "solutions_through": solutions_through,
         "source_commit": commit,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "conftests": _conftest_record(out_dir),
     }
     (out_dir / EDITION_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 

@@ -66,8 +66,9 @@ def _locked_by(evaluation: Evaluation, milestone) -> list[dict]:
     return blocking
 
 
-def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict:
-    """The report document: schema, version, states, grades and this run's tests."""
+def build_report(evaluation: Evaluation, run: RunRecorder | None = None, warnings: list[dict] | None = None) -> dict:
+    """The report document: schema, version, states, grades, this run's tests, and its
+    ``warnings`` (conftests and plugins that are not the course's: ``course_integrity``)."""
     curriculum = evaluation.curriculum
     modules = {}
     for module in curriculum.modules:
@@ -103,6 +104,7 @@ def build_report(evaluation: Evaluation, run: RunRecorder | None = None) -> dict
         "history": evaluation.state.history,
         "next": evaluation.next_command(),
         "tests": _tests(run) if run is not None else [],
+        "warnings": list(warnings or []),
     }
 
 

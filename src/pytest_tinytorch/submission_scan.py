@@ -301,7 +301,7 @@ def _walk(root: Path):
     for directory, subdirectories, names in os.walk(root):
         subdirectories[:] = sorted(
             d for d in subdirectories
-            if d not in SKIPPED_DIRECTORIES and not (Path(directory) / d / "pyvenv.cfg").exists()
+            if d not in SKIPPED_DIRECTORIES and d != "site-packages" and not (Path(directory) / d / "pyvenv.cfg").exists()
         )
         for name in sorted(names):
             path = Path(directory) / name
