@@ -315,3 +315,20 @@ def test_a_module_run_only_in_part_is_not_shown_as_run(course):
     course.status().stdout.fnmatch_lines([
         "  03_gamma * not run * 1/1 tests passed in partial runs; run the whole module to record it",
     ])
+
+
+def test_milestone_option_with_paths_that_leave_the_milestone_out_says_so(course):
+    locked = course.run("--milestone=first", "modules/source/01_alpha")
+    locked.assert_outcomes(passed=1)  # the unit tests of a gate module are the milestone's business
+    locked.stdout.fnmatch_lines([
+        "Milestone 1: First is LOCKED: unit tests of module beta, integration group 01_02 have not run "
+        "against the current code. Run: pytest --milestone=first"])
+    course.run()
+    result = course.run("--milestone=first", "modules/source/01_alpha")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "No validation test of Milestone 1: First ran in this run (its folder milestones/01_first was "
+        "not selected); the scorecard shows what earlier runs recorded against the current code.",
+        "Milestone 1: First scorecard (COMPLETE)",
+        "  Total                 100.0/100",
+    ])

@@ -92,3 +92,12 @@ def test_ctrl_c_during_a_re_run_stops_cleanly_with_one_line(course):
         "01_02, integration group 03_03 interrupted (Ctrl-C); nothing was recorded")
     leftover = subprocess.run(["pgrep", "-f", str(Path(course.path, "modules"))], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""  # the re-run's child and its workers are gone
+
+
+def test_status_outside_a_course_says_so_and_leaves_nothing_behind(pytester):
+    pytester.makepyfile(test_unrelated="def test_something():\n    assert True\n")
+    result = pytester.runpytest("--tinytorch-status")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines([f"pytest --tinytorch-status: {pytester.path} is not a TinyTorch course: *"])
+    assert "LOCKED" not in result.stdout.str()
+    assert not (pytester.path / ".pytest_cache").exists()

@@ -281,8 +281,8 @@ class Evaluation:
                     parts.append(f"{describe_unit(unit)} failed ({shown})")
             if not failed_any and state != PASSED:
                 waiting = [describe_unit(unit) for unit in self.gate_units(name) if self.unit_state(unit) != PASSED]
-                parts.append(f"{', '.join(waiting)} of group {name} "
-                             f"{'has' if len(waiting) == 1 else 'have'} not run against the current code")
+                parts.append(f"{', '.join(waiting)} {'has' if len(waiting) == 1 else 'have'} "
+                             "not run against the current code")
         return (f"{milestone.label} is LOCKED: {'; '.join(parts)}. "
                 f"Run: {self.group_command(milestone)}")
 

@@ -540,9 +540,15 @@ class TinyTorchPlugin:
         name = self.config.getoption("milestone")
         if name:
             milestone = self.curriculum.milestone(name)
+            ran = any(self.recorder.items.get(nodeid, {}).get("milestone") == milestone.name
+                      for nodeid in self.recorder.results)
             if self.evaluation.milestone_state(milestone)[0] == LOCKED:
                 lines.append(self.evaluation.locked_reason(milestone))
             else:
+                if not ran:
+                    lines.append(f"No validation test of {milestone.label} ran in this run (its folder "
+                                 f"{milestone.directory} was not selected); the scorecard shows what earlier "
+                                 "runs recorded against the current code.")
                 lines.append(render_scorecard(self.evaluation, milestone))
         ran_autograd = any(tags.get("autograd_op") for tags in self.recorder.items.values())
         grade = self.evaluation.autograd_grade()
@@ -560,6 +566,12 @@ class TinyTorchPlugin:
         from _pytest.config import create_terminal_writer
 
         writer = create_terminal_writer(self.config)
+        if not self._index({}).files:  # before prepare(), which would create a cache folder
+            testpaths = ", ".join(self.config.getini("testpaths") or ["."])
+            writer.line(f"pytest --tinytorch-status: {self.rootdir} is not a TinyTorch course: no module, "
+                        f"integration-group or milestone tests were found under {testpaths}. Run it from the "
+                        "root of a TinyTorch checkout (the folder with pyproject.toml, modules/ and milestones/).")
+            return pytest.ExitCode.USAGE_ERROR
         self.prepare()
         if self.store.warning:  # no warnings summary in this mode: say it here
             writer.line(f"TinyTorchWarning: {self.store.warning}", yellow=True)
