@@ -46,6 +46,7 @@ PROPERTIES = {
     "cosine": (properties.check_cosine_annealing, {"settings": cosine_settings()}),
     "clip": (lambda case: properties.check_clip_grad_norm(*case), {"case": gradient_sets()}),
     "training": (properties.check_training_follows_the_equations, {"case": training_cases()}),
+    "checkpoint": (properties.check_checkpoint_resumes_exactly, {"case": training_cases(max_epochs=2)}),
     "non_finite_loss": (properties.check_non_finite_loss_stops_before_the_update,
                         {"case": training_cases(max_epochs=1), "bad_batch": st.integers(0, 2),
                          "bad_value": st.sampled_from([np.nan, np.inf, -np.inf])}),
@@ -175,6 +176,27 @@ def non_finite_loss_check_removed(monkeypatch):
     monkeypatch.setattr(training.Trainer, "check_finite", lambda self, loss_value: None)
 
 
+def checkpoint_without_optimizer_state(monkeypatch):
+    """load_checkpoint restores the weights and hyper-parameters but not the momentum buffers."""
+    load_state_dict = optimizers.Optimizer.load_state_dict
+
+    def broken(self, state):
+        load_state_dict(self, state)
+        self.state = [{} for _ in self.params]
+
+    monkeypatch.setattr(optimizers.Optimizer, "load_state_dict", broken)
+
+
+def evaluate_in_training_mode_that_learns(monkeypatch):
+    """evaluate() runs train_step on the validation batches (it learns from them)."""
+
+    def broken(self, batches):
+        losses = [(self.train_step(x, y)[0], len(y)) for x, y in batches]
+        return {"loss": sum(loss * n for loss, n in losses) / sum(n for _, n in losses)}
+
+    monkeypatch.setattr(training.Trainer, "evaluate", broken)
+
+
 CONTROLS = [
     # bug, the properties of which at least one must fail
     (sgd_weight_decay_subtracted, ["sgd", "training"]),
@@ -187,6 +209,8 @@ CONTROLS = [
     (clipping_not_applied, ["clip", "training"]),
     (clipping_each_gradient_by_its_own_norm, ["clip", "training"]),
     (non_finite_loss_check_removed, ["non_finite_loss"]),
+    (checkpoint_without_optimizer_state, ["checkpoint"]),
+    (evaluate_in_training_mode_that_learns, ["training"]),
 ]
 
 

@@ -16,6 +16,7 @@ the reference never does), each beside the formula it implements.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -253,6 +254,12 @@ def _linear_model(case):
     return model
 
 
+def _mean_squared_error(weight, bias, batches) -> float:
+    """The sample-weighted mean over ``batches`` of each batch's MSE loss (as ``evaluate``)."""
+    losses = [float(np.mean((x @ weight + bias - y) ** 2)) for x, y in batches]
+    return float(np.dot(losses, [len(x) for x, _ in batches]) / sum(len(x) for x, _ in batches))
+
+
 def _reference_training(case, batches, epochs):
     """Train the linear model of ``case`` on ``batches`` by the equations: MSE loss, joint
     clipping, SGD, StepLR once per epoch. Yields (epoch, batch, loss, weight, bias) after each
@@ -291,25 +298,64 @@ def _tensor_batches(batches):
 
 
 def check_training_follows_the_equations(case) -> None:
-    """``Trainer.fit`` with SGD, ``clip_norm`` and a StepLR scheduler ends with the weights,
-    the per-epoch mean losses (each batch weighted by its samples) and the learning rate that
-    the equations give: forward, loss, zero_grad, backward, clip, step, in that order, and the
-    schedule stepped once per epoch."""
+    """``Trainer.fit`` with SGD, ``clip_norm``, a StepLR scheduler and validation batches ends
+    with the weights and learning rate that the equations give, and a history whose ``loss``
+    is each epoch's mean batch loss (batches weighted by their samples, measured before each
+    update) and whose ``val_loss`` is the loss of the weights at the end of each epoch: forward,
+    loss, zero_grad, backward, clip, step, in that order; the schedule stepped once per epoch;
+    ``evaluate`` learning nothing."""
     model, trainer = _trainer(case)
-    history = trainer.fit(_tensor_batches(case.batches), case.epochs)
+    history = trainer.fit(_tensor_batches(case.batches), case.epochs, val_batches=_tensor_batches(case.batches))
     sizes = [len(x) for x, _ in case.batches]
     losses: dict[int, list] = {}
+    validation: dict[int, float] = {}
     for epoch, _, loss, weight, bias in _reference_training(case, case.batches, case.epochs):
         losses.setdefault(epoch, []).append(loss)
+        validation[epoch] = _mean_squared_error(weight, bias, case.batches)
     what = f"Trainer.fit(epochs={case.epochs}) with SGD({_settings(case.sgd)}), clip_norm={case.clip_norm}"
     atol = TRAJECTORY_ATOL if case.clip_norm is None else 10 * CLIP_EPSILON
     assert_close(model.weight.data, weight, f"{what}: the weight after training", atol=atol)
     assert_close(model.bias.data, bias, f"{what}: the bias after training", atol=atol)
     expected_history = [float(np.dot(losses[epoch], sizes) / sum(sizes)) for epoch in sorted(losses)]
-    assert_close(np.array(history.get("loss", [])), np.array(expected_history), f"{what}: history['loss']")
+    assert_close(np.array(history.get("loss", [])), np.array(expected_history), f"{what}: history['loss']",
+                 atol=atol)
+    assert_close(np.array(history.get("val_loss", [])), np.array([validation[e] for e in sorted(validation)]),
+                 f"{what}: history['val_loss']", rtol=1e-8, atol=atol)
     expected_lr = step_lr(case.sgd["lr"], case.epochs, step_size=case.step_size, gamma=case.gamma)
     assert math.isclose(trainer.optimizer.lr, expected_lr, rel_tol=LR_RTOL), (
         f"{what}: lr after {case.epochs} epochs is {trainer.optimizer.lr!r}; StepLR gives {expected_lr!r}"
+    )
+
+
+def check_checkpoint_resumes_exactly(case) -> None:
+    """Training for ``case.epochs`` epochs, saving a checkpoint, then one more epoch gives
+    exactly what a fresh model, optimizer and scheduler give after loading that checkpoint and
+    training one epoch: weights, momentum buffers, step counts, learning rate and history."""
+    import tempfile
+    from pathlib import Path
+
+    batches = _tensor_batches(case.batches)
+    model, trainer = _trainer(case)
+    trainer.fit(batches, case.epochs)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "checkpoint.npz"
+        trainer.save_checkpoint(path)
+        trainer.fit(batches, 1)
+        elsewhere = replace(case, weight=np.zeros_like(case.weight), bias=np.zeros_like(case.bias),
+                            sgd={**case.sgd, "lr": 0.5})  # everything the checkpoint must overwrite
+        resumed_model, resumed = _trainer(elsewhere)
+        resumed.load_checkpoint(path)
+    resumed.fit(batches, 1)
+    what = f"after save_checkpoint at epoch {case.epochs}, load_checkpoint and one more epoch"
+    for name in ("weight", "bias"):
+        got, expected = getattr(resumed_model, name).data, getattr(model, name).data
+        assert np.array_equal(got, expected), f"{what}, the {name} is {got}; without the interruption it is {expected}"
+    assert resumed.optimizer.lr == trainer.optimizer.lr, (
+        f"{what}, lr is {resumed.optimizer.lr!r}; without the interruption it is {trainer.optimizer.lr!r}"
+    )
+    assert resumed.epoch == trainer.epoch and resumed.history == trainer.history, (
+        f"{what}, epoch {resumed.epoch} and history {resumed.history}; without the interruption "
+        f"epoch {trainer.epoch} and history {trainer.history}"
     )
 
 

@@ -61,6 +61,10 @@ def test_training_follows_the_update_equations():
     run_examples(properties.check_training_follows_the_equations, "training", case=training_cases())
 
 
+def test_a_checkpoint_resumes_training_exactly():
+    run_examples(properties.check_checkpoint_resumes_exactly, "checkpoint", case=training_cases(max_epochs=2))
+
+
 def test_a_non_finite_loss_stops_training_before_the_update():
     run_examples(properties.check_non_finite_loss_stops_before_the_update, "non_finite_loss",
                  case=training_cases(max_epochs=1), bad_batch=st.integers(0, 2),
