@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from tinytorch.rng import generator
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, as_tensor
 
 
 class Parameter(Tensor):
@@ -145,6 +145,8 @@ class Linear(Module):
         self.bias = Parameter(rng.uniform(-bound, bound, out_features)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` of shape (..., in_features); a list or array is taken as a constant Tensor."""
+        x = as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) got input of shape {x.shape}: "

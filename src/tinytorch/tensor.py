@@ -92,6 +92,25 @@ def _permutation(axes: tuple, ndim: int) -> tuple:
     return order
 
 
+def _broadcast_clash(left: tuple, right: tuple) -> str | None:
+    """Why NumPy cannot broadcast ``left`` with ``right`` (None if it can)."""
+    for position, (a, b) in enumerate(zip(reversed(left), reversed(right)), start=1):
+        if a != b and 1 not in (a, b):
+            return (
+                f"aligned from the last axis, sizes must be equal or 1, but axis -{position} "
+                f"has {a} vs {b}"
+            )
+    return None
+
+
+def _broadcast_error(op: str, left: "Tensor", right: "Tensor", error: ValueError) -> ValueError:
+    """NumPy's broadcasting ValueError, retold with the op and both shapes (any other is kept)."""
+    clash = _broadcast_clash(left.shape, right.shape)
+    if clash is None:
+        return error
+    return ValueError(f"{op}: shapes {left.shape} and {right.shape} cannot be broadcast: {clash}")
+
+
 class Tensor:
     """An n-dimensional array with optional gradient tracking.
 
@@ -189,23 +208,32 @@ class Tensor:
     # -- arithmetic: four primitives; subtraction and division are built from them -------
     def __add__(self, other) -> "Tensor":
         other = _lift(other, self)
-        # BEGIN SOLUTION
-        data = self.data + other.data
-        # END SOLUTION
+        try:
+            # BEGIN SOLUTION
+            data = self.data + other.data
+            # END SOLUTION
+        except ValueError as error:
+            raise _broadcast_error("add", self, other, error) from None
         return Tensor._result(data, "add", (self, other))
 
     def __mul__(self, other) -> "Tensor":
         other = _lift(other, self)
-        # BEGIN SOLUTION
-        data = self.data * other.data
-        # END SOLUTION
+        try:
+            # BEGIN SOLUTION
+            data = self.data * other.data
+            # END SOLUTION
+        except ValueError as error:
+            raise _broadcast_error("mul", self, other, error) from None
         return Tensor._result(data, "mul", (self, other))
 
     def __pow__(self, exponent) -> "Tensor":
         exponent = _lift(exponent, self)
-        # BEGIN SOLUTION
-        data = self.data**exponent.data
-        # END SOLUTION
+        try:
+            # BEGIN SOLUTION
+            data = self.data**exponent.data
+            # END SOLUTION
+        except ValueError as error:
+            raise _broadcast_error("pow", self, exponent, error) from None
         return Tensor._result(data, "pow", (self, exponent))
 
     def __neg__(self) -> "Tensor":
@@ -248,9 +276,20 @@ class Tensor:
                 f"matmul of shapes {self.shape} and {other.shape}: inner dimensions differ "
                 f"({inner_left} vs {inner_right}); expected (..., n, k) @ (..., k, m)"
             )
-        # BEGIN SOLUTION
-        data = np.matmul(self.data, other.data)
-        # END SOLUTION
+        try:
+            # BEGIN SOLUTION
+            data = np.matmul(self.data, other.data)
+            # END SOLUTION
+        except ValueError as error:
+            batch_left, batch_right = self.shape[:-2], other.shape[:-2]
+            clash = _broadcast_clash(batch_left, batch_right)
+            if clash is None:
+                raise
+            raise ValueError(
+                f"matmul of shapes {self.shape} and {other.shape}: batch dimensions {batch_left} "
+                f"and {batch_right} cannot be broadcast ({clash}); expected (..., n, k) @ (..., k, m) "
+                "with batch dimensions that broadcast"
+            ) from None
         return Tensor._result(data, "matmul", (self, other))
 
     def __rmatmul__(self, other) -> "Tensor":
@@ -258,8 +297,11 @@ class Tensor:
 
     # -- comparisons: boolean results, no gradient ----------------------------------------
     def _compare(self, other, ufunc) -> "Tensor":
-        other_data = other.data if isinstance(other, Tensor) else np.asarray(other)
-        return Tensor._constant(ufunc(self.data, other_data))
+        other = other if isinstance(other, Tensor) else Tensor._constant(np.asarray(other))
+        try:
+            return Tensor._constant(ufunc(self.data, other.data))
+        except ValueError as error:
+            raise _broadcast_error(ufunc.__name__, self, other, error) from None
 
     def __eq__(self, other) -> "Tensor":  # type: ignore[override]
         return self._compare(other, np.equal)
@@ -422,6 +464,11 @@ class Tensor:
     def detach(self) -> "Tensor":
         """The same data, cut from the graph: no gradient flows through the result."""
         return Tensor._constant(self.data)
+
+
+def as_tensor(value) -> Tensor:
+    """``value`` itself if it is a Tensor (graph kept), else a new Tensor of it (lists, arrays)."""
+    return value if isinstance(value, Tensor) else Tensor(value)
 
 
 def _index_arrays(index):

@@ -27,7 +27,7 @@ import numpy as np
 from tinytorch.autograd import no_grad
 from tinytorch.optimizers import LRScheduler, Optimizer
 from tinytorch.progress import ProgressBar
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, as_tensor
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -49,10 +49,6 @@ class TrainingDivergedError(RuntimeError):
 def _plain_array(values) -> np.ndarray:
     """The NumPy array behind a Tensor, or ``values`` as an array (labels may be either)."""
     return values.data if isinstance(values, Tensor) else np.asarray(values)
-
-
-def _as_tensor(inputs) -> Tensor:
-    return inputs if isinstance(inputs, Tensor) else Tensor(inputs)
 
 
 def accuracy(outputs, targets) -> float:
@@ -197,7 +193,7 @@ class Trainer:
         Forward, loss, then ``check_finite`` on the loss *before* anything changes, then
         zero_grad, backward, optional clipping, and the optimizer step.
         """
-        x = _as_tensor(x)
+        x = as_tensor(x)
         # BEGIN SOLUTION
         outputs = self.model(x)
         loss = self.loss_fn(outputs, y)
@@ -246,7 +242,7 @@ class Trainer:
             with no_grad():
                 # BEGIN SOLUTION
                 for x, y in batches:
-                    outputs = self.model(_as_tensor(x))
+                    outputs = self.model(as_tensor(x))
                     loss_value = self.loss_fn(outputs, y).item()
                     means.add(self._batch_measures(loss_value, outputs, y), len(outputs.data))
                 # END SOLUTION

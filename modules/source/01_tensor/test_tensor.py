@@ -177,6 +177,49 @@ def test_matmul_shape_mismatch_names_both_shapes():
     assert "inner dimensions differ (3 vs 4)" in message
 
 
+def test_batched_matmul_with_clashing_batch_dimensions_names_both_shapes():
+    """NumPy's own text ("operands could not be broadcast together with remapped shapes") names
+    neither the op nor the shapes the student wrote."""
+    with pytest.raises(ValueError) as error:
+        Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((5, 4, 6)))
+    assert str(error.value) == (
+        "matmul of shapes (2, 3, 4) and (5, 4, 6): batch dimensions (2,) and (5,) cannot be broadcast "
+        "(aligned from the last axis, sizes must be equal or 1, but axis -1 has 2 vs 5); expected "
+        "(..., n, k) @ (..., k, m) with batch dimensions that broadcast"
+    )
+    assert (Tensor(np.ones((2, 1, 3, 4))) @ Tensor(np.ones((5, 4, 6)))).shape == (2, 5, 3, 6)
+
+
+BROADCAST_CLASH = "cannot be broadcast: aligned from the last axis, sizes must be equal or 1, but axis -1 has 3 vs 4"
+
+
+@pytest.mark.parametrize(
+    "operation, message",
+    [
+        (lambda a, b: a + b, "add: shapes (2, 3) and (4,) " + BROADCAST_CLASH),
+        (lambda a, b: a - b, "add: shapes (2, 3) and (4,) " + BROADCAST_CLASH),  # a + (-b)
+        (lambda a, b: a * b, "mul: shapes (2, 3) and (4,) " + BROADCAST_CLASH),
+        (lambda a, b: a / b, "mul: shapes (2, 3) and (4,) " + BROADCAST_CLASH),  # a * b ** -1
+        (lambda a, b: a**b, "pow: shapes (2, 3) and (4,) " + BROADCAST_CLASH),
+        (lambda a, b: a + b.data, "add: shapes (2, 3) and (4,) " + BROADCAST_CLASH),
+        (lambda a, b: a < b, "less: shapes (2, 3) and (4,) " + BROADCAST_CLASH),
+    ],
+)
+def test_elementwise_ops_on_shapes_that_do_not_broadcast_name_the_op_and_both_shapes(operation, message):
+    with pytest.raises(ValueError) as error:
+        operation(Tensor(A), Tensor([1.0, 2.0, 3.0, 4.0]))
+    assert str(error.value) == message
+
+
+def test_the_broadcast_message_names_the_first_clashing_axis_from_the_right():
+    with pytest.raises(ValueError) as error:
+        Tensor(np.ones((2, 3, 4))) * Tensor(np.ones((5, 1, 4)))
+    assert str(error.value) == (
+        "mul: shapes (2, 3, 4) and (5, 1, 4) cannot be broadcast: aligned from the last axis, sizes "
+        "must be equal or 1, but axis -3 has 2 vs 5"
+    )
+
+
 def test_matmul_of_a_scalar_is_refused():
     with pytest.raises(ValueError, match=r"at least 1 dimension; got shapes \(\) and \(2,\)"):
         Tensor(2.0) @ Tensor([1.0, 2.0])

@@ -214,6 +214,23 @@ def test_linear_shape_error_names_the_layer_the_input_and_the_expectation():
     assert str(error.value) == "Linear(3, 4) got input of shape (2, 5): expected last dimension 3"
 
 
+def test_linear_takes_a_list_or_an_array_as_a_constant_tensor():
+    """Linear(3, 4)([[1, 2, 3]]) used to fail with "'list' object has no attribute 'ndim'"."""
+    layer = Linear(3, 4)
+    rows = [[1, 2, 3], [0.5, -1, 2]]
+    expected = np.array(rows, dtype=np.float32) @ layer.weight.data + layer.bias.data
+    for given in (rows, np.array(rows), np.array(rows, dtype=np.float64)):
+        out = layer(given)
+        assert isinstance(out, Tensor) and out.dtype == np.float32
+        np.testing.assert_allclose(out.data, expected, rtol=1e-6)
+    out.sum().backward()  # the input is a constant: the parameters get gradients, as for a Tensor
+    np.testing.assert_allclose(layer.weight.grad, np.array(rows, dtype=np.float32).sum(axis=0)[:, None] * np.ones(4))
+    with pytest.raises(ValueError, match=r"Linear\(3, 4\) got input of shape \(1, 2\): expected last dimension 3"):
+        layer([[1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"Tensor got data of dtype <U3: expected numbers \(float, int or bool\)"):
+        layer("abc")
+
+
 def test_linear_refuses_zero_features():
     with pytest.raises(ValueError, match=r"Linear\(0, 3\): feature counts must be positive integers"):
         Linear(0, 3)
