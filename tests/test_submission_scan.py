@@ -286,3 +286,49 @@ def test_a_changed_copy_of_an_edition_conftest_is_warned_about(course):
     warnings = course.run_with_report()[1]["warnings"]
     assert [w["source"] for w in warnings] == ["conftest.py"]
     assert "is a changed copy of the course's conftest file" in warnings[0]["message"]
+
+
+class FakePluginManager:
+    """What ``course_warnings`` reads from pytest's plugin manager."""
+
+    def __init__(self, plugins, distributions):
+        self.plugins, self.distributions = plugins, distributions
+
+    def get_plugins(self):
+        return self.plugins
+
+    def list_plugin_distinfo(self):
+        return self.distributions
+
+    def get_name(self, plugin):
+        return plugin.__name__.split(".")[0]
+
+
+def test_course_warnings_read_the_loaded_conftests_and_plugin_distributions(tmp_path):
+    from types import ModuleType, SimpleNamespace
+
+    from pytest_tinytorch.course_integrity import course_warnings
+
+    (tmp_path / "src/tinytorch").mkdir(parents=True)
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere" / "conftest.py"  # loaded from above the rootdir
+    conftest, rerun = ModuleType("conftest"), ModuleType("rerunfailures.plugin")
+    conftest.__file__ = str(outside)
+    manager = FakePluginManager([conftest, rerun], [(rerun, SimpleNamespace(project_name="pytest-rerunfailures"))])
+    config = SimpleNamespace(rootpath=tmp_path, pluginmanager=manager, getini=lambda name: [])
+    assert [(w["kind"], w["source"]) for w in course_warnings(config)] == [
+        ("conftest", str(outside)), ("plugin", "pytest-rerunfailures")]
+    (tmp_path / "src/tinytorch").rmdir()
+    (tmp_path / "src").rmdir()
+    assert course_warnings(config) == []  # not a course: another project's run is its own business
+
+
+def test_tito_grade_refuses_an_unknown_scan_rule(tmp_path, capsys):
+    from pytest_tinytorch.cli import main
+
+    (tmp_path / "ada/src/tinytorch").mkdir(parents=True)
+    code = main(["--root", str(REPOSITORY), "grade", str(tmp_path / "ada"), "--out", str(tmp_path / "out"),
+                 "--allow-rule", "garbage-collector", "--allow-rule", "everything"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith(
+        "tito: error: unknown scan rule everything; expected one of: test-machinery, dynamic-import,")
+    assert not (tmp_path / "out").exists()

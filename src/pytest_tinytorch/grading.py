@@ -496,12 +496,14 @@ def answers_from_child(root: Path, seed: int, probes: list, folder: Path, limits
     return {}, {item.key: f"the probe process {how} and wrote no answers ({tail})" for item in probes}
 
 
-def reference_answers(reference_library: Path, seed: int, probes: list, folder: Path, limits: Limits):
+def reference_answers(reference_library: Path, seed: int, probes: list, limits: Limits):
     """The reference's answers: in this process when the instructor's library is the
-    ``tinytorch`` this process imports, else in a child running only the instructor's code."""
+    ``tinytorch`` this process imports, else in a child running only the instructor's code
+    (its files are deleted before the submission's child starts: it never sees them)."""
     if is_imported_library(reference_library):
         return reference_answers_here(seed, probes)
-    return answers_from_child(reference_library.parents[1], seed, probes, folder, limits)
+    with tempfile.TemporaryDirectory(prefix="tinytorch-reference-") as folder:
+        return answers_from_child(reference_library.parents[1], seed, probes, Path(folder), limits)
 
 
 def apply_probes(
@@ -516,7 +518,7 @@ def apply_probes(
         return
     report = ProbeReport(seed=secrets.randbits(48))
     folder = results / "probes"
-    expected, expected_errors = reference_answers(reference_library, report.seed, probes, folder / "reference", limits)
+    expected, expected_errors = reference_answers(reference_library, report.seed, probes, limits)
     answerable = [item for item in probes if item.key in expected]
     answers, errors = (answers_from_child(tree, report.seed, answerable, folder / "submission", limits)
                        if answerable else ({}, {}))
