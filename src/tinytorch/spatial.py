@@ -228,10 +228,15 @@ def max_pool2d_backward(grad, out, x, kernel, stride):
     # BEGIN SOLUTION
     grad_x = np.zeros(x.shape, dtype=grad.dtype)
     unclaimed = np.array(grad)  # what each window has not yet handed to a winner
+    overlapping = stride[0] < kernel[0] or stride[1] < kernel[1]
     for offset in np.ndindex(*kernel):
         is_max = kernel_offset_view(x.data, offset, stride, out.shape[2:]) == out.data
-        handed = unclaimed * is_max
-        kernel_offset_view(grad_x, offset, stride, out.shape[2:])[...] += handed
+        target = kernel_offset_view(grad_x, offset, stride, out.shape[2:])
+        if overlapping:  # a pixel may win several windows: add
+            handed = unclaimed * is_max
+            target += handed
+        else:  # each pixel is in one window at most: write in place, no temporary
+            handed = np.multiply(unclaimed, is_max, out=target)
         unclaimed -= handed
     return (grad_x,)
     # END SOLUTION
