@@ -103,14 +103,22 @@ def test_release_writes_an_edition_and_refuses_to_overwrite(tmp_path, capsys):
 
 
 def test_release_into_the_folder_that_holds_the_repository_is_refused(tmp_path, capsys):
-    """`tito release .. --overwrite` once deleted the repository it was run from."""
-    assert main(["--root", str(REPOSITORY), "release", str(REPOSITORY / ".."), "--overwrite"]) == 1
+    """`tito release .. --overwrite` once deleted the repository it was run from. The repository
+    here is a small copy in a temporary folder: were the guard ever lost, this test must not
+    delete the folder that holds the real one."""
+    course = tmp_path / "course"
+    (course / "src/tinytorch").mkdir(parents=True)
+    (course / "pyproject.toml").write_text("[project]\nname = 'tinytorch'\n")
+    (course / "src/tinytorch/__init__.py").write_text("")
+    (tmp_path / "notes.txt").write_text("a sibling of the repository")
+    assert main(["--root", str(course), "release", str(course / ".."), "--overwrite"]) == 1
     assert capsys.readouterr().err == (
-        f"tito: output directory {REPOSITORY.parent} contains the repository {REPOSITORY}; choose a folder "
-        f"outside it, e.g. {REPOSITORY.parent / (REPOSITORY.name + '-student')}\n"
+        f"tito: output directory {tmp_path} contains the repository {course}; choose a folder "
+        f"outside it, e.g. {tmp_path / 'course-student'}\n"
     )
-    assert [p.name for p in REPOSITORY.parent.iterdir() if p.name.endswith((".partial", ".old"))] == []
-    assert (REPOSITORY / "src/tinytorch").is_dir() and (REPOSITORY / "pyproject.toml").is_file()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "course", "course/pyproject.toml", "course/src", "course/src/tinytorch",
+        "course/src/tinytorch/__init__.py", "notes.txt"]
 
 
 def test_the_console_script_is_installed_and_runs():
