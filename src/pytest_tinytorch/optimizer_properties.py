@@ -360,15 +360,16 @@ def check_checkpoint_resumes_exactly(case) -> None:
 
 
 def check_non_finite_loss_stops_before_the_update(case, bad_batch: int, bad_value: float) -> None:
-    """A batch whose loss is NaN or infinite (its input holds ``bad_value``) stops ``fit``
+    """A batch whose loss is NaN or infinite (its target holds ``bad_value``) stops ``fit``
     with ``TrainingDivergedError`` naming epoch 1 and that batch, and the weights are those
     after the batches before it: the broken loss never updated them. ``bad_batch`` is taken
-    modulo the number of batches (then counted from 1, as the error counts)."""
+    modulo the number of batches (then counted from 1, as the error counts). (The target, not
+    the input: a non-finite input is refused as bad data before the forward pass.)"""
     from tinytorch.training import TrainingDivergedError
 
     bad_batch = bad_batch % len(case.batches) + 1
-    batches = [(x.copy(), y) for x, y in case.batches]
-    batches[bad_batch - 1][0].flat[0] = bad_value
+    batches = [(x, y.copy()) for x, y in case.batches]
+    batches[bad_batch - 1][1].flat[0] = bad_value
     model, trainer = _trainer(case)
     with np.errstate(all="ignore"):
         try:
@@ -382,12 +383,12 @@ def check_non_finite_loss_stops_before_the_update(case, bad_batch: int, bad_valu
             raise  # unwritten work: reported as such, at once
         except Exception as error:  # noqa: BLE001  (whatever else broke, it is not the check)
             raise AssertionError(
-                f"the loss of batch {bad_batch} was not finite (an input held {bad_value}); fit() raised "
+                f"the loss of batch {bad_batch} was not finite (a target held {bad_value}); fit() raised "
                 f"{type(error).__name__}: {error} instead of TrainingDivergedError before the update"
             ) from error
         else:
             raise AssertionError(
-                f"fit() went on although the loss of batch {bad_batch} was not finite (an input held "
+                f"fit() went on although the loss of batch {bad_batch} was not finite (a target held "
                 f"{bad_value}); expected TrainingDivergedError before that batch's update"
             )
     updates = list(_reference_training(case, case.batches[: bad_batch - 1], 1))

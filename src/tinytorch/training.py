@@ -11,6 +11,8 @@ builds them:
 - ``clip_grad_norm`` caps the size of one update, a guard against exploding gradients;
 - ``TrainingDivergedError`` stops training the moment the loss is NaN or infinite, before the
   broken loss can update (and ruin) the weights, and says where and what to try;
+- ``NonFiniteInputError`` stops it earlier, before the forward pass, when a batch's inputs
+  hold NaN or inf, and says which batch: bad data is not a learning-rate problem;
 - ``save_checkpoint`` / ``load_checkpoint`` store model, optimizer (moments, step counts) and
   schedule in one ``.npz`` file without pickle, so training resumes exactly where it stopped.
 """
@@ -43,6 +45,20 @@ class TrainingDivergedError(RuntimeError):
             f"number; training stopped before this batch could update the weights. Most often the "
             f"learning rate is too high{rate}: try one 10x smaller, or limit each update with "
             f"gradient clipping (Trainer(..., clip_norm=1.0))."
+        )
+
+
+class NonFiniteInputError(ValueError):
+    """A batch's inputs hold NaN or inf: the data is at fault, not the training. ``epoch`` and
+    ``batch`` (both from 1) say where, ``count`` how many values."""
+
+    def __init__(self, epoch: int, batch: int, count: int, size: int):
+        self.epoch, self.batch, self.count = epoch, batch, count
+        super().__init__(
+            f"epoch {epoch}, batch {batch}: the inputs hold {count} NaN or infinite value(s) "
+            f"(of {size}); training stopped before this batch could update the weights. The data "
+            f"is the cause, not the learning rate: drop or fill those values before training "
+            f"(np.isfinite finds them, np.nan_to_num fills them)."
         )
 
 
@@ -187,13 +203,27 @@ class Trainer:
         if not math.isfinite(loss_value):
             raise TrainingDivergedError(self.epoch + 1, self.batch, loss_value, self.optimizer.lr)
 
+    def check_inputs(self, x: Tensor) -> None:
+        """Raise ``NonFiniteInputError`` if the batch's inputs hold NaN or inf.
+
+        Checked before the forward pass, so bad data is reported as bad data rather than as a
+        diverging loss (which would blame the learning rate). Targets are not checked here: a
+        non-finite target makes the loss non-finite, which ``check_finite`` reports.
+        """
+        values = x.data
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            count = values.size - int(np.count_nonzero(np.isfinite(values)))
+            raise NonFiniteInputError(self.epoch + 1, self.batch, count, values.size)
+
     def train_step(self, x, y) -> tuple[float, Tensor]:
         """One update on one batch; returns the batch's loss (a float) and the model's outputs.
 
-        Forward, loss, then ``check_finite`` on the loss *before* anything changes, then
-        zero_grad, backward, optional clipping, and the optimizer step.
+        The inputs are checked first (``check_inputs``, given). Then forward, loss, and
+        ``check_finite`` on the loss *before* anything changes, then zero_grad, backward,
+        optional clipping, and the optimizer step.
         """
         x = as_tensor(x)
+        self.check_inputs(x)
         # BEGIN SOLUTION
         outputs = self.model(x)
         loss = self.loss_fn(outputs, y)
@@ -391,6 +421,6 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
 
 
 __all__ = [
-    "Trainer", "TrainingDivergedError", "accuracy", "clip_grad_norm", "fit", "load_checkpoint",
-    "save_checkpoint",
+    "NonFiniteInputError", "Trainer", "TrainingDivergedError", "accuracy", "clip_grad_norm", "fit",
+    "load_checkpoint", "save_checkpoint",
 ]

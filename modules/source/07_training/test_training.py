@@ -318,9 +318,9 @@ def test_evaluate_restores_the_modes_even_when_it_fails():
 def check_divergence_stops_before_the_update(trainer_class) -> None:
     x, y = blobs()
     batches = batched(x, y)
-    poisoned = batches[2][0].copy()
-    poisoned[0, 0] = np.nan
-    batches[2] = (poisoned, batches[2][1])
+    overflowing = batches[2][0].copy()
+    overflowing[0] = 3e38  # finite float32, but the forward pass overflows: the loss is NaN
+    batches[2] = (overflowing, batches[2][1])
     model = classifier()
     trainer = trainer_class(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
     trainer.fit(batches[:2], epochs=1)
@@ -354,6 +354,36 @@ def test_the_divergence_check_rejects_a_trainer_that_checks_after_the_update():
 
     with pytest.raises(AssertionError):
         check_divergence_stops_before_the_update(TrainerThatChecksTooLate)
+
+
+def test_nan_in_an_input_batch_is_reported_as_bad_data_not_as_divergence():
+    """A NaN in the inputs used to surface as a NaN loss, blamed on the learning rate."""
+    model = line_model(weight=1.0)
+    batches = [(x.copy(), y.copy()) for x, y in LINE_BATCHES + LINE_BATCHES]
+    batches[3][0][0, 0] = np.nan
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.01), MSELoss(), metrics={})
+    with pytest.raises(training.NonFiniteInputError) as error:
+        trainer.fit(batches, epochs=1)
+    assert str(error.value) == (
+        "epoch 1, batch 4: the inputs hold 1 NaN or infinite value(s) (of 1); training stopped "
+        "before this batch could update the weights. The data is the cause, not the learning rate: "
+        "drop or fill those values before training (np.isfinite finds them, np.nan_to_num fills them)."
+    )
+    assert (error.value.epoch, error.value.batch, error.value.count) == (1, 4, 1)
+    assert isinstance(error.value, ValueError) and not isinstance(error.value, TrainingDivergedError)
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def test_the_batch_check_counts_infinities_and_ignores_integer_labels():
+    model = classifier()
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
+    x = np.zeros((4, 2), dtype=np.float32)
+    x[1] = [np.inf, -np.inf]
+    with pytest.raises(training.NonFiniteInputError, match=r"epoch 1, batch 0: the inputs hold 2 NaN or infinite value\(s\) \(of 8\)"):
+        trainer.train_step(x, np.array([0, 1, 2, 0]))
+    before = weights(model)
+    loss, _ = trainer.train_step(np.ones((4, 2), dtype=np.float32), np.array([0, 1, 2, 0]))
+    assert math.isfinite(loss) and not all(np.array_equal(a, b) for a, b in zip(weights(model), before))
 
 
 def test_a_too_high_learning_rate_is_reported_as_divergence():
