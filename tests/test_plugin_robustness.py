@@ -72,7 +72,7 @@ def corrupt_outcomes(course, outcome) -> dict:
     return state
 
 
-@pytest.mark.parametrize("outcome", [1, "passedd"])
+@pytest.mark.parametrize("outcome", ["passedd"])  # 1, True and the other fields: tests/test_state_schema.py
 def test_a_state_with_wrong_outcomes_is_rebuilt_with_a_warning_even_in_status_mode(course, outcome):
     """An outcome of 1 or "passedd" once counted as passed and showed a milestone COMPLETE."""
     course.break_neg()
