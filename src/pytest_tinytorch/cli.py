@@ -341,7 +341,8 @@ def command_mutate(options, root: Path, curriculum: Curriculum) -> int:
     except CurriculumError as error:
         raise UsageError(str(error)) from None
     kept, excluded = mutation.split_equivalents(mutants)
-    chosen = mutation.sample_per_module(kept, options.sample, options.seed)
+    sampled = {mutant.id for mutant in mutation.sample_per_module(mutants, options.sample, options.seed)}
+    chosen = [mutant for mutant in kept if mutant.id in sampled]  # the same sample whatever the table excludes
     print(f"{len(mutants)} mutants in the solution blocks, {len(excluded)} excluded as equivalent, "
           f"{len(chosen)} to run" + (f" (sample of {options.sample} per module, seed {options.seed})"
                                      if options.sample else ""), flush=True)
@@ -349,14 +350,15 @@ def command_mutate(options, root: Path, curriculum: Curriculum) -> int:
         for mutant in chosen:
             print(f"{mutant.id}  {mutant.description}")
         return 0
-    plans = mutation.test_plans(root, curriculum)
+    plans = mutation.module_test_plans(root, curriculum)
 
     def show(result) -> None:
         print(f"  {result.id:<58} unit {result.unit:<9} milestone {result.gate:<9} {result.validation:<12}"
               f" {result.seconds:6.1f} s{'  (timeout)' if result.timed_out else ''}", flush=True)
 
     try:
-        results = mutation.run_mutants(root, chosen, plans, jobs=options.jobs, timeout=options.timeout, progress=show)
+        results = mutation.run_mutants(root, chosen, plans, jobs=options.jobs, timeout=options.timeout,
+                                       progress=show, validation_mode=options.validation)
     except mutation.MutationError as error:
         raise CommandFailed(str(error)) from None
     summaries = mutation.summarize(results, excluded, plans)
@@ -366,7 +368,8 @@ def command_mutate(options, root: Path, curriculum: Curriculum) -> int:
         print("\nMutants that leave their milestone unlocked:\n\n" + survivors)
     if options.json:
         settings = {"modules": options.module, "sample": options.sample, "seed": options.seed,
-                    "timeout_s": options.timeout, "threshold": options.threshold, "jobs": options.jobs}
+                    "timeout_s": options.timeout, "threshold": options.threshold, "jobs": options.jobs,
+                    "validation": options.validation}
         data = mutation.report_data(summaries, results, excluded, settings)
         options.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"\nJSON report: {options.json}")
@@ -398,6 +401,12 @@ def _positive(kind):
         return value
 
     return parse
+
+
+def mutation_modes() -> tuple[str, ...]:
+    from pytest_tinytorch.mutation import VALIDATION_MODES
+
+    return VALIDATION_MODES
 
 
 def _share(text: str) -> float:
@@ -472,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds per mutant for its three test runs; past it the mutant counts as killed (default 300)")
     mutate.add_argument("--threshold", type=_share, default=0.95,
                         help="least share of mutants that must keep their milestone locked (default 0.95)")
+    mutate.add_argument("--validation", choices=mutation_modes(), default="all",
+                        help="run the milestone's validation tests for every mutant (all, default) or only for "
+                             "mutants that leave it unlocked (unlocked: a locked milestone scores nothing)")
     mutate.add_argument("--json", type=Path, metavar="PATH", help="also write the full results as JSON")
     mutate.add_argument("--list", action="store_true", help="list the mutants that would run, run nothing")
     mutate.set_defaults(handler=command_mutate)

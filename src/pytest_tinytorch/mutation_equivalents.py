@@ -1,0 +1,33 @@
+"""Equivalent mutants: mutations of the reference solution that change no observable behaviour.
+
+``tito mutate`` leaves these out of its figures (and says how many): no test can kill them,
+so counting them would only lower every share. Each entry matches mutant ids with shell-style
+wildcards (``*`` for the line number, which moves when the file is edited) and, when one spot
+has several mutants of the same operator, the mutant's description; each says why the mutant
+is equivalent. Add an entry only after reading the mutated code and convincing yourself that
+no input tells the two apart; a mutant that merely survives belongs in a new test instead.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    id_pattern: str  # "05_autograd:unbroadcast:*:comparison:*"
+    description: str  # the mutant's description, or "*" for any
+    reason: str
+
+
+EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
+)
+
+
+def equivalence_reason(mutant_id: str, description: str) -> str | None:
+    """Why the mutant is equivalent, or None when the table does not list it."""
+    for entry in EQUIVALENT_MUTANTS:
+        if fnmatch.fnmatchcase(mutant_id, entry.id_pattern) and fnmatch.fnmatchcase(description, entry.description):
+            return entry.reason
+    return None
