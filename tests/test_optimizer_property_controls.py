@@ -176,6 +176,11 @@ def non_finite_loss_check_removed(monkeypatch):
     monkeypatch.setattr(training.Trainer, "check_finite", lambda self, loss_value: None)
 
 
+def zero_grad_does_nothing(monkeypatch):
+    """zero_grad() leaves .grad as it was: the next backward adds to the old gradient."""
+    monkeypatch.setattr(optimizers.Optimizer, "zero_grad", lambda self: None)
+
+
 def checkpoint_without_optimizer_state(monkeypatch):
     """load_checkpoint restores the weights and hyper-parameters but not the momentum buffers."""
     load_state_dict = optimizers.Optimizer.load_state_dict
@@ -209,6 +214,7 @@ CONTROLS = [
     (clipping_not_applied, ["clip", "training"]),
     (clipping_each_gradient_by_its_own_norm, ["clip", "training"]),
     (non_finite_loss_check_removed, ["non_finite_loss"]),
+    (zero_grad_does_nothing, ["sgd", "training"]),
     (checkpoint_without_optimizer_state, ["checkpoint"]),
     (evaluate_in_training_mode_that_learns, ["training"]),
 ]

@@ -128,8 +128,8 @@ def assert_close(got, expected, what: str, rtol=TRAJECTORY_RTOL, atol=TRAJECTORY
 def _check_trajectory(name, make_optimizer, hyper, problem, update) -> None:
     """Step the optimizer through ``problem``'s gradients and compare every parameter with
     ``update(param, grad, state, step)`` after every step. Also: updates are in place (the
-    same array), ``.grad`` is left as it was, parameters without a gradient do not move, and
-    a float32 parameter stays float32."""
+    same array), ``.grad`` is left as it was, parameters without a gradient do not move,
+    ``zero_grad()`` clears every ``.grad``, and a float32 parameter stays float32."""
     params = _leaves(problem.starts)
     optimizer = make_optimizer(params)
     expected = [np.array(start) for start in problem.starts]
@@ -151,6 +151,8 @@ def _check_trajectory(name, make_optimizer, hyper, problem, update) -> None:
                 steps[index] += 1
                 expected[index], states[index] = update(expected[index], grad, states[index], steps[index])
             assert_close(param.data, expected[index], where)
+    optimizer.zero_grad()
+    assert all(param.grad is None for param in params), f"{name}.zero_grad() left a gradient behind"
     single = _leaves(problem.starts, np.float32)
     optimizer = make_optimizer(single)
     _give(single, problem.gradients[0], np.float32)
