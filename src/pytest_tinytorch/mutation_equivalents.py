@@ -22,6 +22,17 @@ class Equivalent:
 
 
 EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
+    Equivalent(
+        "03_layers:Flatten.forward:*:constant:*", "1 -> 2",
+        "x.reshape(n, -2) is x.reshape(n, -1): NumPy reads any negative size as 'the rest of "
+        "the elements', so the mutated Flatten returns the same array",
+    ),
+    Equivalent(
+        "05_autograd:unbroadcast:*:comparison:*", "> -> >= in extra > 0",
+        "with extra == 0 the mutant also runs grad.sum(axis=()), a sum over no axis: for an array "
+        "with at least one axis (the engine calls unbroadcast only when the shapes differ) it is an "
+        "array equal to grad, with the same shape and dtype",
+    ),
 )
 
 

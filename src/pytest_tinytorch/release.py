@@ -60,6 +60,7 @@ INSTRUCTOR_ONLY_GLOBS = (
     "tests/test_grading_*.py",
     "tests/test_cli_workflow.py",  # shares the grading tests' synthetic course
     "tests/test_gradcheck_*.py",  # tests of the autograd grader: gradcheck, registry, negative controls
+    "tests/test_mutation_tool.py",  # mutates the reference solutions' blocks
     "tests/test_optimizer_property_controls.py",  # negative controls of the optimizer properties
     "benchmarks/bench_grading.py",
     "docs/instructor-guide.md",
