@@ -129,6 +129,32 @@ class DeferredGates:
                 plugin.skip_locked(item, reason)
 
 
+class FailFast:
+    """What a quiet re-run (status, a milestone's prerequisites) no longer needs to run.
+
+    A re-run only decides states, and one failing test fails its unit: once every unit of a
+    test has failed in this process, the test cannot change anything. An autograd property test
+    is decided once *its op* has failed, so every op still gets its own verdict (and its
+    smallest example) in the autograd grade. On a fresh edition, where every test fails on a
+    TODO, this runs one test per unit and per op instead of all of them.
+    """
+
+    def __init__(self):
+        self.failed_units: set[str] = set()
+        self.failed_ops: set[str] = set()
+
+    def record_failure(self, tags: dict) -> None:
+        self.failed_units.update(units_of(tags))
+        if tags.get("autograd_op"):
+            self.failed_ops.add(tags["autograd_op"])
+
+    def decided(self, tags: dict) -> bool:
+        if tags.get("autograd_op"):
+            return tags["autograd_op"] in self.failed_ops
+        units = units_of(tags)
+        return bool(units) and all(unit in self.failed_units for unit in units)
+
+
 class TinyTorchPlugin:
     """Per-process plugin state; the controller also owns the course, the state and the run."""
 
@@ -148,6 +174,7 @@ class TinyTorchPlugin:
         self.finished = False
         self._curriculum: Curriculum | None = None
         self._total_reported = False
+        self.fail_fast = FailFast()
 
     # -- setup ------------------------------------------------------------------------------
     @property
@@ -266,11 +293,12 @@ class TinyTorchPlugin:
         workers = worker_count(self.config.getini("tinytorch_rerun_workers"))
         printer = printer or ProgressPrinter(write_line, is_terminal=False)
         try:
+            what = describe_units(units) if len(units) <= 4 else f"{len(units)} units"
             result = run_quietly(self.rootdir, self.config.inipath, files, units, self.state, workers,
-                                 show=printer, what=describe_units(units))
+                                 show=printer, what=what)
         finally:
             printer.finish()
-        write_line(result.summary(describe_units(units)))
+        write_line(result.summary(what))
         if result.returncode not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             tail = "\n".join(result.output.strip().splitlines()[-15:])
             write_line(f"tinytorch: the quiet re-run ended with exit code {result.returncode}:\n{tail}")
@@ -433,8 +461,18 @@ class TinyTorchPlugin:
 
     def pytest_runtest_logreport(self, report):
         self.recorder.add_report(report)
-        if not self.is_worker and in_quiet_run():
-            report_progress(report)
+        if in_quiet_run():
+            if report.failed:
+                self.fail_fast.record_failure(self.tags.get(report.nodeid, {}))
+            if not self.is_worker:
+                report_progress(report)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        """In a quiet re-run, do not run tests whose outcome can no longer change a state."""
+        if in_quiet_run() and self.fail_fast.decided(self.tags.get(item.nodeid, {})):
+            return True  # nothing reported: the unit is failed already, whatever this test does
+        return None
 
     def pytest_collectreport(self, report):
         self.recorder.add_collect_report(report)
