@@ -13,21 +13,10 @@ import types
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis import strategies as st
 
 import tinytorch.optimizers as optimizers
 import tinytorch.training as training
-from pytest_tinytorch import optimizer_properties as properties
-from pytest_tinytorch.autograd_properties import run_examples
-from pytest_tinytorch.strategies import (
-    adam_hyperparameters,
-    cosine_settings,
-    gradient_sets,
-    optimizer_problems,
-    sgd_hyperparameters,
-    step_lr_settings,
-    training_cases,
-)
+from pytest_tinytorch.optimizer_properties import PROPERTIES, run_property_examples
 
 NO_SHRINKING = settings(
     max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None,
@@ -36,28 +25,11 @@ NO_SHRINKING = settings(
 )
 """The profile's number of examples, derandomized, but no shrinking: we only ask *whether*."""
 
-PROPERTIES = {
-    # name: (check, strategies), as the integration tests run them
-    "sgd": (properties.check_sgd_trajectory, {"problem": optimizer_problems(), "hyper": sgd_hyperparameters()}),
-    "adam": (properties.check_adam_trajectory, {"problem": optimizer_problems(), "hyper": adam_hyperparameters()}),
-    "adamw": (properties.check_adamw_trajectory,
-              {"problem": optimizer_problems(), "hyper": adam_hyperparameters(weight_decay=st.floats(0.01, 0.5))}),
-    "step_lr": (properties.check_step_lr, {"settings": step_lr_settings()}),
-    "cosine": (properties.check_cosine_annealing, {"settings": cosine_settings()}),
-    "clip": (lambda case: properties.check_clip_grad_norm(*case), {"case": gradient_sets()}),
-    "training": (properties.check_training_follows_the_equations, {"case": training_cases()}),
-    "checkpoint": (properties.check_checkpoint_resumes_exactly, {"case": training_cases(max_epochs=2)}),
-    "non_finite_loss": (properties.check_non_finite_loss_stops_before_the_update,
-                        {"case": training_cases(max_epochs=1), "bad_batch": st.integers(0, 2),
-                         "bad_value": st.sampled_from([np.nan, np.inf, -np.inf])}),
-}
-
 
 def failure_of(name: str):
     """Run one property as the integration test does, without shrinking; the error, or None."""
-    check, strategies = PROPERTIES[name]
     try:
-        run_examples(check, f"control_{name}", NO_SHRINKING, **strategies)
+        run_property_examples(name, NO_SHRINKING)
     except AssertionError as error:
         return error
     return None
@@ -204,17 +176,17 @@ def evaluate_in_training_mode_that_learns(monkeypatch):
 
 CONTROLS = [
     # bug, the properties of which at least one must fail
-    (sgd_weight_decay_subtracted, ["sgd", "training"]),
-    (sgd_weight_decay_after_momentum, ["sgd", "training"]),
-    (sgd_nesterov_swapped, ["sgd", "training"]),
-    (adam_bias_correction_without_square_root, ["adam", "adamw"]),
-    (adamw_decay_coupled, ["adamw"]),
+    (sgd_weight_decay_subtracted, ["sgd_trajectory", "training"]),
+    (sgd_weight_decay_after_momentum, ["sgd_trajectory", "training"]),
+    (sgd_nesterov_swapped, ["sgd_trajectory", "training"]),
+    (adam_bias_correction_without_square_root, ["adam_trajectory", "adamw_trajectory"]),
+    (adamw_decay_coupled, ["adamw_trajectory"]),
     (step_lr_off_by_one, ["step_lr", "training"]),
-    (cosine_not_halved, ["cosine"]),
-    (clipping_not_applied, ["clip", "training"]),
-    (clipping_each_gradient_by_its_own_norm, ["clip", "training"]),
+    (cosine_not_halved, ["cosine_annealing"]),
+    (clipping_not_applied, ["clip_grad_norm", "training"]),
+    (clipping_each_gradient_by_its_own_norm, ["clip_grad_norm", "training"]),
     (non_finite_loss_check_removed, ["non_finite_loss"]),
-    (zero_grad_does_nothing, ["sgd", "training"]),
+    (zero_grad_does_nothing, ["sgd_trajectory", "training"]),
     (checkpoint_without_optimizer_state, ["checkpoint"]),
     (evaluate_in_training_mode_that_learns, ["training"]),
 ]
@@ -235,7 +207,7 @@ def test_every_property_passes_on_the_library(name):
 
 def test_the_sgd_property_names_the_step_and_the_element(monkeypatch):
     sgd_weight_decay_subtracted(monkeypatch)
-    error = failure_of("sgd")
+    error = failure_of("sgd_trajectory")
     assert error is not None
     assert str(error).startswith("SGD(lr=") and "after step " in str(error) and "the update equations give" in str(error)
 
@@ -248,7 +220,6 @@ def test_unwritten_optimizer_fails_with_its_todo_at_once(monkeypatch):
         raise NotImplementedError("TODO (06_optimizers): SGD.step")
 
     monkeypatch.setattr(optimizers.SGD, "step", todo)
-    check, strategies = PROPERTIES["sgd"]
     with pytest.raises(NotImplementedError, match="TODO \\(06_optimizers\\): SGD.step"):
-        run_examples(check, "sgd_trajectory", **strategies)
+        run_property_examples("sgd_trajectory")
     assert len(calls) <= settings.default.max_examples + 5  # no shrinking

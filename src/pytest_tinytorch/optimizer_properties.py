@@ -4,10 +4,11 @@ Module 06 (optimizers) and module 07 (training) are graded like autograd: hypoth
 hyper-parameters, parameters and gradients (``pytest_tinytorch.strategies``), and the
 library's trajectory must match the update equations written here in plain NumPy, as
 ``torch.optim`` documents them, step after step. The property tests
-(``modules/tests/integration/test_optimizer_properties.py``, group 05-07) run these through
-``autograd_properties.run_examples`` (smallest failing example, TODOs reported at once); the
-negative controls (``tests/test_optimizer_property_controls.py``) run the same functions
-against deliberately broken optimizers, schedules and training loops.
+(``modules/tests/integration/test_optimizer_properties.py``, group 05-07) run each entry of
+``PROPERTIES`` through ``run_property_examples`` (hypothesis examples, the smallest failing one
+reported, TODOs reported at once); the negative controls
+(``tests/test_optimizer_property_controls.py``) run the same entries against deliberately
+broken optimizers, schedules and training loops.
 
 The equations are functions of arrays that return new arrays (the library updates in place;
 the reference never does), each beside the formula it implements.
@@ -413,3 +414,43 @@ def check_accuracy(outputs: np.ndarray, targets: np.ndarray) -> None:
     assert math.isclose(got, expected, rel_tol=1e-12), (
         f"accuracy of outputs of shape {outputs.shape} against targets {targets} is {got!r}; expected {expected!r}"
     )
+
+
+# -- what the tests run ------------------------------------------------------------------------------------
+def _property_table() -> dict:
+    from hypothesis import strategies as st
+
+    from pytest_tinytorch import strategies as drawn
+
+    return {
+        "sgd_trajectory": (check_sgd_trajectory, {"problem": drawn.optimizer_problems(),
+                                                  "hyper": drawn.sgd_hyperparameters()}),
+        "adam_trajectory": (check_adam_trajectory, {"problem": drawn.optimizer_problems(),
+                                                    "hyper": drawn.adam_hyperparameters()}),
+        "adamw_trajectory": (check_adamw_trajectory, {"problem": drawn.optimizer_problems(),
+                                                      "hyper": drawn.adam_hyperparameters(st.floats(0.01, 0.5))}),
+        "step_lr": (check_step_lr, {"settings": drawn.step_lr_settings()}),
+        "cosine_annealing": (check_cosine_annealing, {"settings": drawn.cosine_settings()}),
+        "clip_grad_norm": (lambda case: check_clip_grad_norm(*case), {"case": drawn.gradient_sets()}),
+        "training": (check_training_follows_the_equations, {"case": drawn.training_cases()}),
+        "checkpoint": (check_checkpoint_resumes_exactly, {"case": drawn.training_cases(max_epochs=2)}),
+        "non_finite_loss": (check_non_finite_loss_stops_before_the_update,
+                            {"case": drawn.training_cases(max_epochs=1), "bad_batch": st.integers(0, 2),
+                             "bad_value": st.sampled_from([np.nan, np.inf, -np.inf])}),
+        "accuracy": (lambda case: check_accuracy(*case), {"case": drawn.scores_and_targets()}),
+    }
+
+
+PROPERTIES = _property_table()
+"""name -> (check, the hypothesis strategy of each of its arguments): one entry per test of
+``test_optimizer_properties.py``; the name is also the hypothesis test's name in a failure
+(``Falsifying example: sgd_trajectory(problem=..., hyper={...})``)."""
+
+
+def run_property_examples(name: str, hypothesis_settings=None) -> None:
+    """Check the property ``name`` of ``PROPERTIES`` on hypothesis examples (see
+    ``autograd_properties.run_examples``; ``hypothesis_settings`` overrides the profile)."""
+    from pytest_tinytorch.autograd_properties import run_examples
+
+    check, strategies = PROPERTIES[name]
+    run_examples(check, name, hypothesis_settings, **strategies)

@@ -639,3 +639,17 @@ def training_cases(draw, max_epochs: int = 3):
         step_size=draw(st.integers(1, 2)), gamma=draw(st.floats(0.1, 0.9)),
         epochs=draw(st.integers(1, max_epochs)),
     )
+
+
+@st.composite
+def scores_and_targets(draw):
+    """For ``accuracy``: class scores (N, C) and class targets, or binary logits (N,) or (N, 1)
+    (never 0) and 0/1 targets."""
+    n = draw(st.integers(1, 6))
+    kind = draw(st.sampled_from(["classes", "logits (N,)", "logits (N, 1)"]))
+    if kind == "classes":
+        classes = draw(st.integers(2, 4))
+        targets = np.array(draw(st.lists(st.integers(0, classes - 1), min_size=n, max_size=n)))
+        return draw(real_arrays((n, classes))), targets
+    logits = draw(real_arrays((n,) if kind == "logits (N,)" else (n, 1)))
+    return logits, np.array(draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=n, max_size=n)))
