@@ -114,8 +114,14 @@ def test_strings_comments_and_ordinary_code_are_not_flagged(source):
     assert scan_source(textwrap.dedent(source), "lib.py") == []
 
 
+def test_code_hidden_behind_a_coding_line_is_read_as_python_reads_it():
+    source = b"# coding: utf-7\n# only a comment +AAo-import pytest\n"
+    assert [(f.line, f.rule) for f in scan_source(source, "lib.py")] == [(3, "test-machinery")]  # as Python counts
+    assert scan_source(source.decode("utf-8"), "lib.py") == []  # read as UTF-8 text it hides (negative control)
+
+
 def test_every_rule_says_what_it_matches_and_why():
-    assert len(RULES) == 13
+    assert len(RULES) == 14
     for rule_id, rule in RULES.items():
         assert rule.id == rule_id and rule.matches and len(rule.why) > 30
 
@@ -145,6 +151,7 @@ def test_configuration_and_startup_files_are_flagged_unless_the_instructors(tmp_
         "src/tinytorch/evil.pth": "import os\n",
         "sitecustomize.py": "",
         "notes/usercustomize.py": "",
+        "src/tinytorch/fast.cpython-311-x86_64-linux-gnu.so": "\x7fELF",
         ".venv/pyvenv.cfg": "home = /usr/bin\n",                    # an environment: not submitted code
         ".venv/lib/site-packages/distutils-precedence.pth": "import os\n",
         ".git/hooks/conftest.py": "",
@@ -158,6 +165,7 @@ def test_configuration_and_startup_files_are_flagged_unless_the_instructors(tmp_
         ("sitecustomize.py", "startup-hook"),
         ("src/setup.cfg", "pytest-configuration"),
         ("src/tinytorch/evil.pth", "startup-hook"),
+        ("src/tinytorch/fast.cpython-311-x86_64-linux-gnu.so", "native-code"),
         ("src/tinytorch/pyproject.toml", "pytest-configuration"),
         ("tests/conftest.py", "pytest-configuration"),
     ]
@@ -166,7 +174,7 @@ def test_configuration_and_startup_files_are_flagged_unless_the_instructors(tmp_
     assert reasons["src/tinytorch/evil.pth"] == "evil.pth makes Python run code at start-up"
     assert summarize(findings, shown=1) == (
         "milestones/01_perceptron/conftest.py [pytest-configuration] a conftest.py that is not the "
-        "instructor's; pytest would load it; and 8 more"
+        "instructor's; pytest would load it; and 9 more"
     )
 
 

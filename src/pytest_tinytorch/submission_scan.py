@@ -71,6 +71,8 @@ RULES = {rule.id: rule for rule in (
          "pytest loads these by itself: a conftest can force every test to pass"),
     Rule("startup-hook", "sitecustomize.py, usercustomize.py or a *.pth file anywhere",
          "Python runs these at start-up, before any test, in every process"),
+    Rule("native-code", "a compiled extension module (*.so, *.pyd, *.dylib, *.dll) anywhere",
+         "imported like a .py file, it runs machine code that this scan cannot read"),
 )}
 
 TEST_MACHINERY = {"pytest", "_pytest", "pluggy", "xdist", "hypothesis", "_hypothesis_pytestplugin", "pytest_tinytorch"}
@@ -98,6 +100,7 @@ GRADER_VARIABLE_PREFIXES = ("PYTEST", "TINYTORCH")
 ENVIRONMENT_WRITERS = {"setdefault", "update", "pop", "popitem", "clear", "__setitem__", "__delitem__"}
 
 STARTUP_FILES = {"sitecustomize.py", "usercustomize.py"}
+NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 INSTRUCTOR_CONFIG_FILES = {"conftest.py", "pytest.ini", "tox.ini", "setup.cfg"}
 """Configuration files that are fine when they are the instructor's own (same path, same bytes)."""
 
@@ -267,9 +270,11 @@ class _CodeScanner(ast.NodeVisitor):
             self.flag(node, "grader-environment", f"writes an environment variable with a computed name ({how})")
 
 
-def scan_source(source: str, path: str) -> list[Finding]:
-    """The findings of one Python source file. A file that does not parse has none: it cannot
-    run either, and its tests fail on their own."""
+def scan_source(source: str | bytes, path: str) -> list[Finding]:
+    """The findings of one Python source file. Pass the file's bytes: Python honours a coding
+    line (``# coding: utf-7`` turns ``+AAo-`` into a new line, so code can hide in what reads as
+    a comment), and so does the parser here only when it gets bytes. A file that does not parse
+    has no findings: it cannot run either, and its tests fail on their own."""
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError):
@@ -326,6 +331,8 @@ def file_finding(submission: Path, relative: str, allowed: dict[str, str]) -> Fi
     name = path.name
     if name in STARTUP_FILES or name.endswith(".pth"):
         return Finding(relative, 0, "startup-hook", f"{name} makes Python run code at start-up")
+    if name.endswith(NATIVE_SUFFIXES) or ".so." in name:
+        return Finding(relative, 0, "native-code", f"{name} is compiled code, which the scan cannot read")
     if name in INSTRUCTOR_CONFIG_FILES and allowed.get(relative) == _digest(path):
         return None
     if name == "conftest.py":
@@ -354,8 +361,7 @@ def scan_code(root: Path, relatives) -> list[Finding]:
     findings = []
     for relative in relatives:
         if relative.endswith(".py"):
-            source = (Path(root) / relative).read_text(encoding="utf-8", errors="replace")
-            findings += scan_source(source, relative)
+            findings += scan_source((Path(root) / relative).read_bytes(), relative)
     return findings
 
 
