@@ -295,3 +295,64 @@ def test_the_probe_child_on_a_fresh_edition_answers_every_probe_with_its_todo(gr
     here, _ = compute_answers(11, PROBES[:3])
     assert reference.keys() == here.keys() and all(
         np.array_equal(a, b) for key in here for a, b in zip(here[key], reference[key]))
+
+
+# -- negative controls: one deliberately broken piece per module, in this process (fast) ------
+
+
+def _break(monkeypatch, owner, name, make):
+    monkeypatch.setattr(owner, name, make(getattr(owner, name)))
+
+
+def _libraries():
+    import tinytorch.activations as activations
+    import tinytorch.autograd as autograd
+    import tinytorch.layers as layers
+    import tinytorch.losses as losses
+    import tinytorch.optimizers as optimizers
+    import tinytorch.tensor as tensor
+    import tinytorch.training as training
+
+    return tensor, activations, layers, losses, autograd, optimizers, training
+
+
+BROKEN = {
+    "tensor: tensor.sum(axis=1)": lambda m, lib: _break(
+        m, lib[0].Tensor, "sum", lambda sum_: lambda self, axis=None, keepdims=False: sum_(self)),  # ignores the axis
+    "activations: activations relu/sigmoid/tanh/gelu": lambda m, lib: _break(
+        m, lib[1], "gelu", lambda gelu: lambda x: lib[1].relu(x)),  # GELU as ReLU
+    "layers: Linear forward": lambda m, lib: _break(
+        m, lib[2].Linear, "forward", lambda forward: lambda self, x: x @ self.weight),  # forgets the bias
+    "losses: mse_loss and cross_entropy": lambda m, lib: _break(
+        m, lib[3], "mse_loss", lambda mse: lambda p, t, reduction="mean": mse(p, t, "sum")),  # sums, not means
+    "autograd: backward of a composite (matmul, broadcast add, relu, exp, mean)": lambda m, lib: m.setitem(
+        lib[4].BACKWARD_RULES, "exp", lambda grad, out, a: (grad,)),  # d exp(x) = 1
+    "optimizers: SGD steps with momentum, nesterov and weight decay": lambda m, lib: _break(
+        m, lib[5].SGD, "step", lambda step: lambda self: [  # plain SGD: momentum ignored
+            p.data.__isub__(self.lr * p.grad) for p in self.params if p.grad is not None]),
+    "optimizers: StepLR and CosineAnnealingLR schedules": lambda m, lib: _break(
+        m, lib[5].StepLR, "lr_at", lambda lr_at: lambda self, epoch: self.base_lr * self.gamma ** epoch),  # every epoch
+    "training: clip_grad_norm": lambda m, lib: _break(
+        m, lib[6], "clip_grad_norm", lambda clip: lambda params, max_norm: float(  # measures, never clips
+            np.sqrt(sum(float((p.grad ** 2).sum()) for p in params)))),
+    "training: Trainer: three steps of a tiny classifier": lambda m, lib: _break(
+        m, lib[6].Trainer, "train_step", lambda step: lambda self, x, y: (  # never zeroes the gradients
+            m.setattr(self.optimizer, "zero_grad", lambda: None), step(self, x, y))[1]),
+}
+
+
+@pytest.mark.parametrize("broken_probe", list(BROKEN))
+def test_each_probe_catches_a_broken_implementation_of_its_module(broken_probe, monkeypatch):
+    expected, _ = compute_answers(3, PROBES)
+    BROKEN[broken_probe](monkeypatch, _libraries())
+    answers, errors = compute_answers(3, PROBES)
+    order = [m.name for m in default_curriculum().modules]
+    broken_module = broken_probe.split(":")[0]
+    failed = [p.key for p in PROBES
+              if judge(p, "g", expected[p.key], answers.get(p.key), None, errors.get(p.key)).outcome == "failed"]
+    assert broken_probe in failed
+    # a break shows in its own module's probes and downstream, never upstream
+    assert all(order.index(key.split(":")[0]) >= order.index(broken_module) for key in failed), failed
+    monkeypatch.undo()
+    again, _ = compute_answers(3, PROBES)  # and the reference is whole again
+    assert all(judge(p, "g", expected[p.key], again[p.key], None, None).outcome == "passed" for p in PROBES)
