@@ -27,6 +27,19 @@ def test_fingerprint_hashes_contents_not_modification_times(tmp_path):
     assert Fingerprinter(tmp_path, [tmp_path / "pkg"]).sources != before
 
 
+def test_fingerprint_ignores_comments_docstrings_and_layout_but_not_code(tmp_path):
+    source = tmp_path / "pkg" / "ops.py"
+    source.parent.mkdir()
+    source.write_text('"""Ops."""\n\ndef f(x):\n    """Identity."""\n    return x\n')
+    before = Fingerprinter(tmp_path, [tmp_path / "pkg"]).sources
+    source.write_text('"""Ops, reworded."""\n\n\ndef f(x):  # a new comment\n    """Same."""\n    return (x)\n')
+    assert Fingerprinter(tmp_path, [tmp_path / "pkg"]).sources == before
+    for changed in ("def f(x):\n    return -x\n", "def f(y):\n    return y\n", "def f(x):\n    return 'x'\n",
+                    "def f(x):\n    return x\n\nCONSTANT = 1\n", "def f(x) :\n  return x +\n"):
+        source.write_text(changed)  # code changes, and a file that no longer parses
+        assert Fingerprinter(tmp_path, [tmp_path / "pkg"]).sources != before, changed
+
+
 def test_unit_fingerprint_includes_its_test_files(tmp_path):
     (tmp_path / "test_a.py").write_text("def test_a(): pass\n")
     fingerprinter = Fingerprinter(tmp_path, [])

@@ -66,7 +66,7 @@ def test_status_shows_live_progress_and_a_closing_line(course):
 
 def test_collect_only_never_re_runs_anything(course):
     course.run()
-    course.edit_implementation("return -a", "return -a  # edited")
+    course.edit_implementation("return -a", "return 0 - a")
     result = course.run("--collect-only", "milestones")
     assert "against the current code" not in result.stdout.str()
     assert result.ret == 0

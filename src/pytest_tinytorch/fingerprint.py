@@ -1,8 +1,10 @@
 """Fingerprints: a short hash of the code that a recorded test outcome was measured against.
 
 A group's outcome is only true for the implementation it ran against. The fingerprint of a
-unit (module, group, milestone) hashes the *contents* (never the mtimes) of the library's
+unit (module, group, milestone) hashes the *code* (never the mtimes) of the library's
 sources together with the unit's own test files, so editing either makes the record stale.
+For the library, "code" is the syntax tree (``code_hash``): a comment, a docstring or a
+layout change is not a change to the implementation and keeps the records.
 
 The library's sources are, by default, every ``*.py`` of the installed ``tinytorch`` package,
 found with ``importlib.util.find_spec`` so that nothing is imported. A course (or a test of
@@ -11,6 +13,7 @@ this plugin) points elsewhere with the ini option ``tinytorch_sources``.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import os
@@ -86,6 +89,31 @@ def content_hash(path: Path) -> str:
         return "missing"
 
 
+def code_hash(path: Path) -> str:
+    """sha256 of a Python file's *code*: its syntax tree without comments, layout or docstrings.
+
+    Rewording a comment or a docstring, or re-indenting a line, is not a change to the
+    implementation, so it must not make recorded outcomes stale (a student who fixes a typo
+    in a comment would otherwise wait for every group to re-run). A file that does not parse
+    falls back to its bytes, so a broken file still changes the fingerprint.
+    """
+    try:
+        source = Path(path).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return "missing"
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return hashlib.sha256(source).hexdigest()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
 def combine(parts: Iterable[tuple[str, str]]) -> str:
     """Hash (name, content hash) pairs into a 16-hex-digit fingerprint."""
     digest = hashlib.sha256()
@@ -107,7 +135,7 @@ class Fingerprinter:
     def __init__(self, rootdir: Path, source_roots: Iterable[Path]):
         self.rootdir = Path(rootdir)
         self._file_hashes: dict[str, str] = {}
-        self.sources = combine((name, content_hash(path)) for name, path in python_sources(source_roots))
+        self.sources = combine((name, code_hash(path)) for name, path in python_sources(source_roots))
 
     def file_hash(self, relpath: str) -> str:
         if relpath not in self._file_hashes:
