@@ -90,7 +90,7 @@ def numpy_step_fn(x, y, weights):
     def conv_backward(d_out, a_shape, kernel, cols, need_input_grad):
         n, c, h, w = a_shape
         d_rows = d_out.reshape(n, len(kernel), h * w)
-        d_kernel = np.matmul(d_rows, cols.transpose(0, 2, 1)).sum(axis=0).reshape(kernel.shape)
+        d_kernel = np.matmul(cols, d_rows.transpose(0, 2, 1)).sum(axis=0).T.reshape(kernel.shape)
         d_bias = d_rows.sum(axis=(0, 2))
         if not need_input_grad:
             return None, d_kernel, d_bias

@@ -186,9 +186,9 @@ def conv2d_backward(grad, out, x, weight, bias=None, *, stride, padding, columns
     n, out_channels = grad.shape[:2]
     grad_rows = grad.reshape(n, out_channels, -1)  # (N, C_out, OH*OW)
     grad_x = grad_weight = grad_bias = None
-    if weight.requires_grad:
-        per_image = np.matmul(grad_rows, columns.transpose(0, 2, 1))  # (N, C_out, C_in*kh*kw)
-        grad_weight = per_image.sum(axis=0).reshape(weight.shape)
+    if weight.requires_grad:  # (columns @ grad.T).T: NumPy runs this layout several times faster
+        per_image = np.matmul(columns, grad_rows.transpose(0, 2, 1))  # (N, C_in*kh*kw, C_out)
+        grad_weight = per_image.sum(axis=0).T.reshape(weight.shape)
     if bias is not None and bias.requires_grad:
         grad_bias = grad_rows.sum(axis=(0, 2))
     if x.requires_grad:
