@@ -78,11 +78,12 @@ def test_a_student_goes_from_locked_to_complete(student, capfd):
 
     assert tito(student, "milestone", "start", "perceptron") == 1
     error = capfd.readouterr().err
-    assert "Milestone 1: Perceptron is LOCKED: integration groups not passing yet: 01_04" in error
+    assert "Milestone 1: Perceptron is LOCKED: unit tests of module tensor failed; " in error
     assert not starter.with_suffix(".ipynb").exists()
     assert tito(student, "milestone", "start", "cnn") == 1  # locked, and no starter written yet either
     assert capfd.readouterr().err.startswith(
-        "tito: Milestone 3: CNN is LOCKED: integration groups not passing yet: 01_04 (failed), 05_07 (")
+        "tito: Milestone 3: CNN is LOCKED: unit tests of module tensor failed; unit tests of module "
+        "activations failed; ")
 
     assert tito(student, "module", "complete", "01_tensor") == 1  # still a TODO
     assert "Module 01_tensor is not complete yet" in capfd.readouterr().out

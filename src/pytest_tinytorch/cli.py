@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from pytest_tinytorch.curriculum import Curriculum, CurriculumError, default_curriculum
+from pytest_tinytorch.gating import describe_unit
 from pytest_tinytorch.state import StateStore, state_path, write_text_atomically
 
 LOCKED, UNLOCKED, COMPLETE = "LOCKED", "UNLOCKED", "COMPLETE"
@@ -100,10 +101,6 @@ def milestone_states(report: dict) -> dict[str, str]:
     return {name: state_of(entry).upper() for name, entry in _entries(report, "milestones").items()}
 
 
-def group_states(report: dict) -> dict[str, str]:
-    return {name: state_of(entry).lower() for name, entry in _entries(report, "groups").items()}
-
-
 # -- progress history (tito checkpoint) --------------------------------------------------
 
 
@@ -159,11 +156,10 @@ def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:
     if state is None:
         raise CommandFailed("could not read the milestone status (pytest --tinytorch-status wrote no report)")
     if state == LOCKED:
-        groups = group_states(report)
-        missing = [g for g in milestone.requires if groups.get(g) != "passed"]
-        detail = ", ".join(f"{g} ({groups.get(g, 'not run')})" for g in missing)
+        blocking = _entries(report, "milestones").get(milestone.name, {}).get("locked_by") or []
+        detail = "; ".join(f"{describe_unit(entry['unit'])} {entry['state']}" for entry in blocking)
         raise CommandFailed(
-            f"{milestone.label} is LOCKED: integration groups not passing yet: {detail}. "
+            f"{milestone.label} is LOCKED: {detail or 'its groups have not passed'}. "
             f"Run: {report.get('next') or 'pytest --tinytorch-status'}"
         )
     starter = _starter(root, milestone)
