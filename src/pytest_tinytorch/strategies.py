@@ -438,6 +438,31 @@ def batch_norm2d_cases(draw):
     return OpCase(inputs, draw(_requires_grad(3)), params)
 
 
+# -- token ids: embedding lookups --------------------------------------------------------------
+MAX_EMBEDDING_ROWS = 5
+SMALL_READ_VALUE = 0.04
+"""One weight of a row that the ids read lies within this of 0 (see embedding_cases)."""
+
+
+@st.composite
+def embedding_cases(draw):
+    """A table (num_embeddings, dim) of 1 to 5 rows and integer ``indices`` of 0 to 2 dimensions.
+
+    Ids are drawn from a few rows only (often fewer rows than ids), so repeated ids, whose
+    gradients must be added, are the rule rather than the exception; some rows are never read
+    (their gradient must be exactly 0). The ids always include a row holding a value within
+    0.04 of 0, so a backward that zeroes the gradient of small inputs loses a real gradient.
+    """
+    rows, dim = draw(st.integers(1, MAX_EMBEDDING_ROWS)), draw(st.integers(1, MAX_SIDE))
+    index_shape = draw(shapes(0, 2))
+    read = draw(st.integers(0, rows - 1))
+    ids = draw(st.lists(st.integers(0, read), min_size=prod(index_shape), max_size=prod(index_shape)))
+    indices = np.array(ids, dtype=draw(st.sampled_from([np.int64, np.int32]))).reshape(index_shape)
+    weight = draw(real_arrays((rows, dim))).copy()
+    weight[int(indices.flat[0]), draw(st.integers(0, dim - 1))] = draw(st.floats(-SMALL_READ_VALUE, SMALL_READ_VALUE))
+    return OpCase((weight,), (True,), {"indices": indices})
+
+
 # -- random compositions of smooth ops (the chain rule) -----------------------------------------
 def _activation(name):
     """A step applying ``tinytorch.activations.<name>`` (imported late: grading code may be
