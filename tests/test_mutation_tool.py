@@ -163,6 +163,22 @@ def test_mutant_ids_are_module_function_line_operator_and_a_counter():
     assert ids == [f"01_tensor:f:{line}:arithmetic:0", f"01_tensor:f:{line}:arithmetic:1"]
 
 
+def test_diff_shows_exactly_the_changed_lines_even_in_a_long_file():
+    """difflib would show the repeated '# END SOLUTION' lines of a long file as changed."""
+    filler = "".join(f"def g{i}(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n\n\n" for i in range(60))
+    source = filler + block("z = x + 1")
+    mutant = next(m for m in mutants_of_source(source, "src/tinytorch/tensor.py", "01_tensor")
+                  if m.description == "+ -> - in x + 1")
+    line = source.splitlines().index("    z = x + 1") + 1
+    assert mutant.diff == (
+        "--- a/src/tinytorch/tensor.py\n+++ b/src/tinytorch/tensor.py\n"
+        f"@@ -{line - 1},3 +{line - 1},3 @@\n"
+        "     # BEGIN SOLUTION\n-    z = x + 1\n+    z = x - 1\n     # END SOLUTION\n")
+    removal = next(m for m in mutants_of_source(block("z = x\nz = z + y"), "src/tinytorch/tensor.py", "01_tensor")
+                   if m.operator == "remove_statement")
+    assert removal.diff.splitlines()[2:] == ["@@ -6,3 +6,2 @@", "     z = x", "-    z = z + y", "     # END SOLUTION"]
+
+
 # -- only solution blocks are mutated ------------------------------------------------------------
 
 

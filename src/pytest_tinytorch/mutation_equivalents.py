@@ -28,6 +28,11 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
         "the elements', so the mutated Flatten returns the same array",
     ),
     Equivalent(
+        "03_layers:Dropout.forward:*:comparison:*", ">= -> > in generator().random(x.shape) >= self.p",
+        "random() > p and random() >= p differ only when a uniform float64 draw equals p exactly "
+        "(probability about 2**-53 per element): keeping with > is an equally correct Dropout",
+    ),
+    Equivalent(
         "05_autograd:unbroadcast:*:comparison:*", "> -> >= in extra > 0",
         "with extra == 0 the mutant also runs grad.sum(axis=()), a sum over no axis: for an array "
         "with at least one axis (the engine calls unbroadcast only when the shapes differ) it is an "

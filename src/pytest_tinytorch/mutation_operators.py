@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import difflib
 from dataclasses import dataclass, field
 
 from pytest_tinytorch.release import SolutionBlock, find_solution_blocks
@@ -63,9 +62,27 @@ class Mutant:
 
     @property
     def diff(self) -> str:
-        return "".join(difflib.unified_diff(
-            self.original.splitlines(keepends=True), self.mutated.splitlines(keepends=True),
-            f"a/{self.path}", f"b/{self.path}", n=1))
+        """The change as a unified diff with one line of context.
+
+        Made by hand, not with ``difflib``: a mutant is one contiguous change, and difflib
+        treats lines as common as ``# END SOLUTION`` as noise in files over 200 lines, showing
+        unchanged lines as changed."""
+        before, after = self.original.splitlines(keepends=True), self.mutated.splitlines(keepends=True)
+        first = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
+        common_tail = 0
+        while (common_tail < min(len(before), len(after)) - first
+               and before[-1 - common_tail] == after[-1 - common_tail]):
+            common_tail += 1
+        low = max(first - 1, 0)
+        end_before, end_after = len(before) - common_tail, len(after) - common_tail
+        high = min(end_before + 1, len(before))
+        lines = [f"--- a/{self.path}\n", f"+++ b/{self.path}\n",
+                 f"@@ -{low + 1},{high - low} +{low + 1},{high - low + end_after - end_before} @@\n"]
+        lines += [" " + line for line in before[low:first]]
+        lines += ["-" + line for line in before[first:end_before]]
+        lines += ["+" + line for line in after[first:end_after]]
+        lines += [" " + line for line in before[end_before:high]]
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 @dataclass(frozen=True)
