@@ -101,3 +101,17 @@ def test_status_outside_a_course_says_so_and_leaves_nothing_behind(pytester):
     result.stdout.fnmatch_lines([f"pytest --tinytorch-status: {pytester.path} is not a TinyTorch course: *"])
     assert "LOCKED" not in result.stdout.str()
     assert not (pytester.path / ".pytest_cache").exists()
+
+
+def test_a_keyword_run_re_runs_gates_only_when_it_selects_a_milestone_test(course):
+    course.run()
+    course.edit_implementation("return -a", "return 0 - a")
+    unit_only = course.run("-k", "mul_small")
+    unit_only.assert_outcomes(passed=1)
+    assert "against the current code first" not in unit_only.stdout.str()
+    milestone_test = course.run("-k", "test_second_model")
+    milestone_test.assert_outcomes(passed=1)
+    milestone_test.stdout.fnmatch_lines([
+        "tinytorch: running unit tests of module alpha, integration group 01_02, integration group 03_03 "
+        "against the current code first, to decide the milestone gates",  # beta's ran in the -k run
+    ])

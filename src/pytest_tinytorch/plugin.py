@@ -174,6 +174,7 @@ class TinyTorchPlugin:
         self.finished = False
         self._curriculum: Curriculum | None = None
         self._total_reported = False
+        self._gates_wait_for_collection = False
         self.fail_fast = FailFast()
 
     # -- setup ------------------------------------------------------------------------------
@@ -344,10 +345,19 @@ class TinyTorchPlugin:
         self.prepare()
         if in_quiet_run():
             return
-        milestones = [
+        if not self.config.pluginmanager.has_plugin("dsession"):
+            self._gates_wait_for_collection = True  # serial: decide once -k & co. have deselected
+            return
+        # xdist's controller collects nothing itself and must hand the gates to its workers now:
+        # decide for every milestone whose test files the command line reaches.
+        self.decide_gates([
             m for m in self.curriculum.milestones
             if any(self.covers(f, whole=False) for f in self.course.test_files(unit_key("milestone", m.name)))
-        ]
+        ])
+
+    def decide_gates(self, milestones) -> None:
+        """Gate these milestones' tests: re-run the stale units of their gates that this run will
+        not run in full itself (quietly, showing progress), then open, close or defer each gate."""
         group_covered = lambda name: all(  # noqa: E731
             self.covers(f) for unit in self.evaluation.gate_units(name) for f in self.course.test_files(unit))
         recheck: list[str] = []
@@ -370,6 +380,14 @@ class TinyTorchPlugin:
             except QuietRunInterrupted as interrupted:
                 pytest.exit(str(interrupted), returncode=pytest.ExitCode.INTERRUPTED)
         self.set_gates({m.name: self.evaluation.gate(m, group_covered) for m in milestones})
+
+    def gate_selected_items(self, items) -> None:
+        """Serial runs, once every deselection (``-k``, ``-m``, node ids) is done: gate only the
+        milestones that still have a test selected; a run without one re-runs nothing."""
+        self._gates_wait_for_collection = False
+        selected = {self.tags.get(item.nodeid, {}).get("milestone") for item in items}
+        self.decide_gates([m for m in self.curriculum.milestones if m.name in selected])
+        self.gate_closed_items(items)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node):  # xdist controller, one call per worker
@@ -409,6 +427,8 @@ class TinyTorchPlugin:
         self.gate_closed_items(items)
 
     def pytest_collection_finish(self, session):
+        if self._gates_wait_for_collection:
+            self.gate_selected_items(session.items)
         if not self.is_worker and in_quiet_run():
             report_total(len(session.items))
         self.recorder.add_collection(self.tags)
