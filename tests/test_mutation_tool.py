@@ -445,3 +445,17 @@ def test_audit_bug_keeps_its_milestone_locked(real_copy, path, solution, bug, wh
     result = run_mutant(mutant, plan, real_copy, timeout=120, validation_mode="unlocked")
     assert (result.gate, result.validation) == (LOCKED, SCORES_NOTHING), result.killed_by
     assert (real_copy.path / path).read_text(encoding="utf-8") == mutant.original  # restored for the next one
+
+
+def test_a_milestone_without_validation_tests_yet_shows_no_points_figure(synthetic):
+    (synthetic / "milestones/01_perceptron/test_perceptron.py").unlink()
+    plans = module_test_plans(synthetic)
+    assert (plans["01_tensor"].milestone, plans["01_tensor"].validation_files) == ("perceptron", ())
+    mutant = next(m for m in find_mutants(synthetic) if m.description == "max(...) -> min(...) in max(values)")
+    results = run_mutants(synthetic, [mutant], plans, timeout=120)
+    assert (results[0].gate, results[0].validation) == (UNLOCKED, mutation.NO_MILESTONE)
+    summary, = mutation.summarize(results, [], plans)
+    assert summary.points_lost is None
+    assert mutation.format_table([summary]).splitlines()[2].split() == [
+        "01_tensor", "perceptron", "1", "0", "0.0%", "0.0%", "-", "0"]
+    assert [s.module for s in mutation.below_threshold([summary], 0.95)] == ["01_tensor"]  # the gate still counts

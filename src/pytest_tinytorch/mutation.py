@@ -261,7 +261,7 @@ class MutantResult:
     diff: str
     unit: str  # killed / survived
     gate: str  # locked / unlocked
-    validation: str  # lost points / kept points / no milestone / locked, scores 0
+    validation: str  # lost points / kept points / locked, scores 0 / no milestone (or no validation tests yet)
     killed_by: str | None = None  # first failing test of the first set that failed
     timed_out: bool = False
     seconds: float = 0.0
@@ -290,7 +290,7 @@ def run_mutant(mutant: Mutant, plan: TestPlan, workspace: RepositoryCopy, timeou
         mutant.id, mutant.module, mutant.description, mutant.diff,
         unit=SURVIVED if unit.status == PASSED else KILLED,
         gate=UNLOCKED if gate.status == PASSED else LOCKED,
-        validation=(NO_MILESTONE if not plan.milestone else SCORES_NOTHING if validation is None
+        validation=(NO_MILESTONE if not plan.validation_files else SCORES_NOTHING if validation is None
                     else KEPT if validation.status == PASSED else LOST),
         killed_by=next((o.failure or o.status for o in outcomes if o.status != PASSED), None),
         timed_out=any(o.status == TIMEOUT for o in outcomes),
@@ -359,11 +359,11 @@ class ModuleSummary:
     excluded: int
     unit_killed: int
     milestone_locked: int
-    points_lost: int
+    points_lost: int | None  # None while the milestone has no validation tests
     timeouts: int
 
-    def share(self, count: int) -> float | None:
-        return count / self.mutants if self.mutants else None
+    def share(self, count: int | None) -> float | None:
+        return count / self.mutants if self.mutants and count is not None else None
 
 
 def summarize(results: list[MutantResult], excluded: list[tuple[Mutant, str]],
@@ -375,7 +375,8 @@ def summarize(results: list[MutantResult], excluded: list[tuple[Mutant, str]],
         summaries.append(ModuleSummary(
             module, plans[module].milestone, len(own), sum(m.module == module for m, _ in excluded),
             sum(r.unit == KILLED for r in own), sum(r.gate == LOCKED for r in own),
-            sum(r.validation in (LOST, SCORES_NOTHING) for r in own), sum(r.timed_out for r in own)))
+            sum(r.validation in (LOST, SCORES_NOTHING) for r in own) if plans[module].validation_files else None,
+            sum(r.timed_out for r in own)))
     return summaries
 
 
@@ -388,10 +389,9 @@ def format_table(summaries: list[ModuleSummary]) -> str:
               f"{'(b) locked':>12}{'(c) points':>12}{'timeouts':>10}")
     lines = [header, "-" * len(header)]
     for s in summaries:
-        points = s.share(s.points_lost) if s.milestone else None
         lines.append(f"{s.module:<16}{s.milestone or '-':<12}{s.mutants:>8}{s.excluded:>10}"
                      f"{_percent(s.share(s.unit_killed)):>10}{_percent(s.share(s.milestone_locked)):>12}"
-                     f"{_percent(points):>12}{s.timeouts:>10}")
+                     f"{_percent(s.share(s.points_lost)):>12}{s.timeouts:>10}")
     return "\n".join(lines)
 
 
@@ -417,7 +417,7 @@ def report_data(summaries: list[ModuleSummary], results: list[MutantResult],
         "modules": {
             s.module: {**asdict(s), "unit_killed_share": s.share(s.unit_killed),
                        "milestone_locked_share": s.share(s.milestone_locked),
-                       "points_lost_share": s.share(s.points_lost) if s.milestone else None}
+                       "points_lost_share": s.share(s.points_lost)}
             for s in summaries},
         "mutants": [asdict(r) for r in results],
         "excluded": [{"id": m.id, "description": m.description, "reason": reason} for m, reason in excluded],
