@@ -8,6 +8,9 @@
   offline image dataset on which a CNN beats an MLP (``shifted_digits.py``).
 - ``load_cifar10``: CIFAR-10's 32x32 colour images, downloaded once, read without
   extracting or trusting the archive, cached as arrays (``cifar.py``).
+- ``load_shakespeare``: the tiny-Shakespeare corpus (1.1 M characters) bundled, as a str,
+  with a fixed train/validation split; ``load_text`` downloads any other UTF-8 text
+  once (``shakespeare.py``).
 
 Everything returns plain arrays (float32 features, except CIFAR-10's uint8 images unless
 asked to normalize; int64 labels) and needs nothing else of the library, so the data works before a single module is built; wrap it in ``Tensor`` where
@@ -18,6 +21,7 @@ from tinytorch.datasets.cifar import CIFAR10_CLASSES, load_cifar10
 from tinytorch.datasets.digits import load_digits
 from tinytorch.datasets.download import ChecksumError, DownloadError, default_cache_dir
 from tinytorch.datasets.mnist import load_mnist
+from tinytorch.datasets.shakespeare import load_shakespeare, load_text
 from tinytorch.datasets.shifted_digits import load_shifted_digits
 from tinytorch.datasets.toy import make_moons, make_spiral_data
 
@@ -29,7 +33,9 @@ __all__ = [
     "load_cifar10",
     "load_digits",
     "load_mnist",
+    "load_shakespeare",
     "load_shifted_digits",
+    "load_text",
     "make_moons",
     "make_spiral_data",
 ]

@@ -50,10 +50,12 @@ class DownloadError(RuntimeError):
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file known by name and content: ``size`` in bytes is optional, ``sha256`` is not."""
+    """A file known by name and content: ``size`` in bytes is optional. ``sha256`` is None only
+    for a file whose digest the caller cannot know (a text URL given by a user): it is then
+    downloaded completely or not at all, but its content is not checked."""
 
     name: str
-    sha256: str
+    sha256: str | None
     size: int | None = None
 
 
@@ -76,7 +78,9 @@ def sha256_of(path: Path) -> str:
 
 
 def verify(path: Path, remote: RemoteFile) -> None:
-    """Raise ``ChecksumError`` unless ``path`` has the expected SHA-256 digest."""
+    """Raise ``ChecksumError`` unless ``path`` has the expected SHA-256 digest (if one is known)."""
+    if remote.sha256 is None:
+        return
     actual = sha256_of(path)
     if actual != remote.sha256.lower():
         raise ChecksumError(
