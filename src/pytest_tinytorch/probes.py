@@ -39,6 +39,8 @@ from typing import Callable
 
 import numpy as np
 
+from pytest_tinytorch.state import write_json_atomically
+
 ANSWERS_ARRAYS = "answers.npz"
 ANSWERS_INDEX = "answers.json"
 MAX_ERROR_CHARS = 300
@@ -325,8 +327,6 @@ def write_answers(out_dir: Path, answers: dict, errors: dict) -> None:
     with open(partial, "wb") as handle:
         np.savez(handle, **arrays)
     os.replace(partial, out_dir / ANSWERS_ARRAYS)
-    from pytest_tinytorch.state import write_json_atomically
-
     write_json_atomically(out_dir / ANSWERS_INDEX, {"probes": index})
 
 
