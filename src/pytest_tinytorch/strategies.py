@@ -463,6 +463,22 @@ def embedding_cases(draw):
     return OpCase((weight,), (True,), {"indices": indices})
 
 
+# -- vectors: layer normalisation ---------------------------------------------------------------
+@st.composite
+def layer_norm_cases(draw):
+    """An input (..., features) of 1 to 3 dimensions with 2 to 4 features, a weight and a bias
+    (features,), and an ``eps``; any of the three requiring grad.
+
+    The input is a shuffled ladder, so the values of every vector are spread out (a vector's
+    variance is never tiny next to ``eps``, where finite differences lose precision); weight
+    and bias are real values, a third of them small.
+    """
+    features = draw(st.integers(2, MAX_SIDE))
+    shape = (*draw(shapes(0, MAX_DIMS - 1)), features)
+    inputs = (draw(distinct_arrays(shape)), draw(real_arrays((features,))), draw(real_arrays((features,))))
+    return OpCase(inputs, draw(_requires_grad(3)), {"eps": draw(st.sampled_from([1e-5, 1e-3, 0.1]))})
+
+
 # -- random compositions of smooth ops (the chain rule) -----------------------------------------
 def _activation(name):
     """A step applying ``tinytorch.activations.<name>`` (imported late: grading code may be

@@ -165,7 +165,8 @@ class MultiHeadAttention(Module):
 
         ``kv_cache`` (module 14, ``generation.LayerKVCache``) holds the keys and values of
         earlier positions: the new keys and values are appended to it and the T new queries
-        attend to all of them, with the causal mask's rows for their positions.
+        attend to all of them, with the causal mask's rows for their positions. A single
+        query (T = 1) is the last position and may see every key: it needs no mask.
         """
         x = as_tensor(x)
         if x.ndim != 3 or x.shape[-1] != self.dim:
@@ -175,7 +176,7 @@ class MultiHeadAttention(Module):
         q, k, v = (self.split_heads(projection(x)) for projection in (self.query, self.key, self.value))
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)
-        mask = self.causal_rows(start, x.shape[1]) if self.causal else None
+        mask = self.causal_rows(start, x.shape[1]) if self.causal and x.shape[1] > 1 else None
         attended, _ = scaled_dot_product_attention(q, k, v, mask)
         return self.out(self.merge_heads(attended))
         # END SOLUTION
