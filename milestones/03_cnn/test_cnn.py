@@ -54,7 +54,7 @@ def conv_reference(images, weight, bias, stride, padding):
     for u in range(kh):
         for v in range(kw):
             shifted = padded[:, :, u:u + sh * rows:sh, v:v + sw * columns:sw]
-            out += np.einsum("nchw,oc->nohw", shifted, weight[:, :, u, v])
+            out += np.einsum("nchw,oc->nohw", shifted, weight[:, :, u, v], optimize=True)
     return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
@@ -269,6 +269,16 @@ def check_filter_images(cnn, model) -> None:
                                    err_msg=f"filter {index} should be its own weights rescaled to [0, 1]")
 
 
+def check_filter_plot(cnn, model, path) -> None:
+    assert cnn.plot_filters(model, path) == path, "plot_filters should return the path it saved to"
+    assert_png_has_content(path, min_width=500, min_height=150)
+
+
+def check_confusion_plot(cnn, matrix, path) -> None:
+    assert cnn.plot_confusion_matrix(matrix, path) == path, "plot_confusion_matrix should return the path it saved to"
+    assert_png_has_content(path, min_width=500, min_height=400)
+
+
 def check_layer_table(cnn) -> None:
     """The deliverable CNN on a batch of 4, counted by hand (FLOPs: 2 per multiply-add)."""
     model = cnn.CNN()
@@ -418,9 +428,7 @@ def test_shifted_digits_reach_85_percent_test_accuracy(trained, digits):
 def test_first_layer_filters_are_rescaled_and_saved_as_a_png(cnn, trained, tmp_path):
     model, _ = trained
     check_filter_images(cnn, model)
-    path = tmp_path / "plots" / "filters.png"
-    assert cnn.plot_filters(model, path) == path
-    assert_png_has_content(path, min_width=500, min_height=150)
+    check_filter_plot(cnn, model, tmp_path / "plots" / "filters.png")
 
 
 @milestone("cnn", rubric="visualization")
@@ -428,9 +436,7 @@ def test_confusion_matrix_counts_and_plot(cnn, trained, digits, tmp_path):
     check_confusion_matrix(cnn)
     model, _ = trained
     matrix = check_test_confusion(cnn, model, digits)
-    path = tmp_path / "confusion.png"
-    assert cnn.plot_confusion_matrix(matrix, path) == path
-    assert_png_has_content(path, min_width=500, min_height=400)
+    check_confusion_plot(cnn, matrix, tmp_path / "confusion.png")
 
 
 # -- Part 4: systems analysis -------------------------------------------------------------------
