@@ -64,8 +64,9 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
     """
     _check_layer_norm_arguments(x, weight, bias, eps)
     # BEGIN SOLUTION
-    centered = x.data - x.data.mean(axis=-1, keepdims=True)
-    variance = np.mean(np.square(centered), axis=-1, keepdims=True)
+    features = x.shape[-1]
+    centered = x.data - x.data.sum(axis=-1, keepdims=True) / features
+    variance = np.square(centered).sum(axis=-1, keepdims=True) / features
     inverse_std = 1.0 / np.sqrt(variance + eps)
     normalized = centered * inverse_std
     data = normalized * weight.data + bias.data
@@ -85,9 +86,10 @@ def layer_norm_backward(grad, out, x, weight, bias, normalized, inverse_std):
     grad_bias = grad.sum(axis=vector_axes) if bias.requires_grad else None
     grad_x = None
     if x.requires_grad:
+        features = grad.shape[-1]
         grad_normalized = grad * weight.data
-        grad_x = grad_normalized - grad_normalized.mean(axis=-1, keepdims=True)
-        grad_x -= normalized * np.mean(grad_normalized * normalized, axis=-1, keepdims=True)
+        grad_x = grad_normalized - grad_normalized.sum(axis=-1, keepdims=True) / features
+        grad_x -= normalized * ((grad_normalized * normalized).sum(axis=-1, keepdims=True) / features)
         grad_x *= inverse_std
     return grad_x, grad_weight, grad_bias
     # END SOLUTION
