@@ -223,8 +223,8 @@ def test_linear_takes_a_list_or_an_array_as_a_constant_tensor():
         out = layer(given)
         assert isinstance(out, Tensor) and out.dtype == np.float32
         np.testing.assert_allclose(out.data, expected, rtol=1e-6)
-    out.sum().backward()  # the input is a constant: the parameters get gradients, as for a Tensor
-    np.testing.assert_allclose(layer.weight.grad, np.array(rows, dtype=np.float32).sum(axis=0)[:, None] * np.ones(4))
+    # the input is a constant; the parameters still record the graph (backward is module 05's)
+    assert out.requires_grad
     with pytest.raises(ValueError, match=r"Linear\(3, 4\) got input of shape \(1, 2\): expected last dimension 3"):
         layer([[1.0, 2.0]])
     with pytest.raises(TypeError, match=r"Tensor got data of dtype <U3: expected numbers \(float, int or bool\)"):
