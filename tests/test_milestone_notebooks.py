@@ -15,12 +15,13 @@ import types
 
 import jupytext
 import nbformat
+import numpy as np
 import pytest
 
 from pytest_tinytorch.curriculum import RUBRIC_TITLES, default_curriculum
 from pytest_tinytorch.milestone_code import import_notebook, milestone_directory, starter_from_solution
 
-NOTEBOOK_MILESTONES = ("perceptron", "mlp")
+NOTEBOOK_MILESTONES = ("perceptron", "mlp", "cnn")
 """Milestones whose starters this file checks (add later milestones as they adopt the template)."""
 COURSE_REPOSITORY = "https://github.com/tinytorch/tinytorch"
 TEMPLATE_HEADINGS = (
@@ -138,7 +139,7 @@ def test_starter_is_the_solution_with_each_block_replaced_by_a_todo(name):
 
 
 @pytest.mark.hidden
-@pytest.mark.parametrize(("name", "model_class"), [("perceptron", "Perceptron"), ("mlp", "MLP")])
+@pytest.mark.parametrize(("name", "model_class"), [("perceptron", "Perceptron"), ("mlp", "MLP"), ("cnn", "CNN")])
 def test_the_starter_model_is_a_todo(name, model_class):
     starter = import_notebook(starter_path(name), f"starter_todo_check_{name}")
     with pytest.raises(NotImplementedError, match="TODO: Part 1"):
@@ -163,3 +164,39 @@ def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tm
     assert mlp.mnist_is_cached() is False, "three of four MNIST files are not a cached MNIST"
     (tmp_path / "mnist" / names[-1]).write_bytes(b"")
     assert mlp.mnist_is_cached() is True
+
+
+def test_cnn_data_is_standardized_shifted_digits_unless_cifar10_is_asked_for(monkeypatch):
+    from pytest_tinytorch.milestone_code import load_milestone
+
+    cnn = load_milestone("cnn")
+    data = cnn.load_data()
+    assert data["name"] == "shifted_digits" and data["classes"] == tuple("0123456789")
+    sizes = [len(data[key]) for key in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")]
+    assert sizes == [2299, 2299, 575, 575, 720, 720]
+    assert data["X_train"].shape[1:] == (1, 16, 16) and data["X_train"].dtype == np.float32
+    assert abs(float(data["X_train"].mean())) < 1e-4 and abs(float(data["X_train"].std()) - 1) < 1e-3, (
+        "images are standardized with the training statistics"
+    )
+    assert isinstance(cnn.augmentation(data), cnn.RandomCrop), "digits only move: a mirrored digit is another shape"
+    with pytest.raises(ValueError, match="expected 'shifted_digits' or 'cifar10'"):
+        cnn.load_data("mnist")
+
+    rng = np.random.default_rng(0)
+    requested = []
+
+    def offline_cifar10(split="train"):
+        requested.append(split)
+        count = 50 if split == "train" else 20
+        return rng.integers(0, 256, (count, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, count)
+
+    monkeypatch.setattr(cnn, "load_cifar10", offline_cifar10)
+    cifar = cnn.load_data("cifar10")
+    assert requested == ["train", "test"] and cifar["classes"] == cnn.CIFAR10_CLASSES
+    assert [len(cifar[key]) for key in ("X_train", "X_val", "X_test")] == [40, 10, 20]
+    per_channel = cifar["X_train"].transpose(1, 0, 2, 3).reshape(3, -1)
+    np.testing.assert_allclose(per_channel.mean(axis=1), 0, atol=1e-4)
+    np.testing.assert_allclose(per_channel.std(axis=1), 1, atol=1e-3)
+    assert "RandomHorizontalFlip" in repr(cnn.augmentation(cifar))
+    model = cnn.make_model(cifar, (4, 6))
+    assert model(cnn.Tensor(cifar["X_test"][:2])).shape == (2, 10)

@@ -491,11 +491,11 @@ if __name__ == "__main__":
     batch = settings["batch_size"]
     table = layer_table(model, (batch, *data["X_train"].shape[1:]))
     print(f"batch of {batch}:")
-    print(f"{'layer':<44}{'output':>20}{'params':>8}{'MFLOP':>9}{'act. KiB':>10}{'im2col KiB':>12}")
+    print(f"{'layer':<54}{'output':>18}{'params':>8}{'MFLOP':>9}{'act. KiB':>10}{'im2col KiB':>12}")
     for row in table:
-        print(f"{row['layer']:<44}{str(row['output_shape']):>20}{row['parameters']:>8}{row['flops'] / 1e6:>9.2f}"
+        print(f"{row['layer']:<54}{str(row['output_shape']):>18}{row['parameters']:>8}{row['flops'] / 1e6:>9.2f}"
               f"{row['activation_bytes'] / 1024:>10.1f}{row['im2col_bytes'] / 1024:>12.1f}")
-    print(f"{'total':<64}{sum(r['parameters'] for r in table):>8}{sum(r['flops'] for r in table) / 1e6:>9.2f}"
+    print(f"{'total':<72}{sum(r['parameters'] for r in table):>8}{sum(r['flops'] for r in table) / 1e6:>9.2f}"
           f"{sum(r['activation_bytes'] for r in table) / 1024:>10.1f}{sum(r['im2col_bytes'] for r in table) / 1024:>12.1f}")
 
     race = compare_conv_speed()
