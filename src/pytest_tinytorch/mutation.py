@@ -14,12 +14,13 @@ against three sets of tests, each with ``pytest -x`` under the derandomized hypo
 (b) the gate of the milestone that the module's integration group unlocks, i.e. the unit tests
     of every module of the group plus the group's integration tests: when any of them fails,
     the mutant *keeps the milestone locked* (unit tests fail first, so (a) implies (b));
-(c) the milestone's validation tests: when one fails, the mutant *loses points*.
+(c) the milestone's validation tests: when one fails, the mutant *loses points* (for every
+    mutant, or only for those that leave the milestone unlocked: ``VALIDATION_MODES``).
 
 A test run that exceeds the per-mutant time budget counts as a failure (an infinite loop is a
 bug the student would notice) and is reported separately. The plugin is disabled in these runs
 (``-p no:tinytorch``): the tool applies the gate rule to the outcomes itself, and the
-validation tests run whether or not the gate would have let them.
+validation tests run whether or not the plugin's gate would have let them.
 
 Some mutants change nothing observable (``extra > 0`` -> ``extra >= 0`` when summing over no
 axes is the identity). They are excluded by the documented table in
