@@ -1,0 +1,138 @@
+"""Unit tests of module 19 (benchmarking): the interleaving order and the statistics on an
+injected clock, ratios, the result record, accuracy, JSON round trip, the environment.
+
+No test asserts how fast anything is: speed is measured in the lab and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import tinytorch
+from tinytorch.benchmarking import (
+    BenchmarkReport,
+    BenchmarkResult,
+    Comparison,
+    accuracy,
+    benchmark_model,
+    blas_info,
+    compare,
+    environment,
+    interleaved_timings,
+)
+from tinytorch.layers import Linear
+from tinytorch.profiling import summarize
+
+pytestmark = pytest.mark.module("benchmarking")
+
+
+class StepClock:
+    """A fake clock: each reading adds the next duration, so step i takes durations[i]."""
+
+    def __init__(self, durations):
+        self.now, self.durations, self.reading = 0.0, list(durations), 0
+
+    def __call__(self):
+        if self.reading % 2 == 1:  # an end reading: the step took the next duration
+            self.now += self.durations.pop(0)
+        self.reading += 1
+        return self.now
+
+
+def test_contenders_run_in_turn_warm_up_first():
+    log = []
+    contenders = {name: (lambda name=name: log.append(name)) for name in "ABC"}
+    clock = StepClock([1.0] * 6)
+    samples = interleaved_timings(contenders, warmup=2, rounds=2, clock=clock)
+    assert "".join(log) == "ABCABC" + "ABCABC"
+    assert clock.reading == 12                      # warm-up steps are not timed
+    assert samples == {"A": [1.0, 1.0], "B": [1.0, 1.0], "C": [1.0, 1.0]}
+
+
+def test_each_sample_goes_to_the_contender_that_ran():
+    contenders = {"fast": lambda: None, "slow": lambda: None}
+    # rounds: fast 1, slow 4; fast 2, slow 3; fast 3, slow 5
+    samples = interleaved_timings(contenders, warmup=0, rounds=3, clock=StepClock([1, 4, 2, 3, 3, 5]))
+    assert samples == {"fast": [1, 2, 3], "slow": [4, 3, 5]}
+    comparison = compare(contenders, warmup=0, rounds=3, clock=StepClock([1, 4, 2, 3, 3, 5]))
+    assert comparison.baseline == "fast"
+    assert comparison.summaries["slow"].median == 4 and comparison.summaries["slow"].iqr == 1.0
+    assert comparison.ratios == {"fast": 1.0, "slow": 2.0}
+    assert comparison.ratio("fast", to="slow") == 0.5
+    assert comparison.medians_ms == {"fast": 2000.0, "slow": 4000.0}
+
+
+def test_comparison_report_text():
+    comparison = Comparison({"numpy": summarize([0.001, 0.002, 0.003]),
+                             "tinytorch": summarize([0.003, 0.0025, 0.0035])}, "numpy")
+    lines = comparison.report("mlp").splitlines()
+    assert lines[0] == "mlp"
+    assert lines[2].split() == ["numpy", "2.000", "1.000", "1.00x"]
+    assert lines[3].split() == ["tinytorch", "3.000", "0.500", "1.50x"]
+    assert lines[4] == "(median of 3 interleaved steps each; ratio = median / median of numpy)"
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="at least one"):
+        compare({})
+    with pytest.raises(TypeError, match="contender 'b' is int"):
+        compare({"a": lambda: None, "b": 3})
+    with pytest.raises(KeyError, match="baseline 'c' is not a contender"):
+        compare({"a": lambda: None}, baseline="c")
+    with pytest.raises(ValueError, match="rounds=0"):
+        interleaved_timings({"a": lambda: None}, rounds=0)
+    with pytest.raises(KeyError, match="'d' is not a contender"):
+        compare({"a": lambda: None}, rounds=1, warmup=0).ratio("d")
+
+
+def test_accuracy_counts_argmax_hits_and_restores_the_mode():
+    layer = Linear(2, 3)
+    layer.weight.data[...] = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
+    layer.bias.data[...] = np.array([0, 0, 0.5], dtype=np.float32)
+    inputs = np.array([[2, 0], [0, 2], [0, 0], [1, 0]], dtype=np.float32)  # argmax 0, 1, 2, 0
+    assert accuracy(layer, inputs, np.array([0, 1, 2, 1])) == 0.75
+    assert layer.training
+    with pytest.raises(ValueError, match="1-D integer"):
+        accuracy(layer, inputs, np.array([0.0, 1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="4 rows for 3 labels"):
+        accuracy(layer, inputs, np.array([0, 1, 2]))
+
+
+def test_a_result_record_and_the_report_round_trip_through_json(tmp_path):
+    tinytorch.manual_seed(0)
+    layer = Linear(4, 3)
+    inputs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    labels = np.argmax(layer(inputs).data, axis=1)
+    clock = StepClock([0.5, 0.25, 0.75])
+    result = benchmark_model("linear", layer, inputs, data=(inputs, labels), warmup=1, repeats=3, clock=clock)
+    assert result.accuracy == 1.0
+    assert (result.parameters, result.parameter_bytes, result.activation_bytes) == (15, 60, 5 * 3 * 4)
+    assert result.latency.samples == (0.5, 0.25, 0.75) and result.latency.median == 0.5
+    comparison = compare({"a": lambda: None, "b": lambda: None}, rounds=2, warmup=0, clock=StepClock([1, 2, 3, 4]))
+    report = BenchmarkReport([result], comparison)
+    path = report.save(tmp_path / "report.json")
+    data = json.loads(path.read_text())
+    assert data["results"][0]["latency"]["median"] == 0.5
+    assert data["comparison"]["ratios"] == {"a": 1.0, "b": 1.5}
+    assert data["environment"]["numpy"] == np.__version__
+    again = BenchmarkReport.load(path)
+    assert again.to_dict() == report.to_dict()
+    assert again.results[0] == result and again.comparison.ratio("b") == 1.5
+    assert "linear: accuracy 100.00%, latency median 500.000 ms" in again.text()
+    with pytest.raises(ValueError, match=r"missing \['comparison'\]"):
+        BenchmarkReport.from_json('{"environment": {}, "results": []}')
+
+
+def test_environment_names_what_a_figure_depends_on(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    info = environment()
+    assert info["numpy"] == np.__version__ and info["cpu_count"] >= 1
+    assert info["threads"]["OPENBLAS_NUM_THREADS"] == "1" and info["threads"]["MKL_NUM_THREADS"] == "default"
+    assert info["python"].count(".") == 2
+    blas = blas_info()
+    config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    assert blas["blas"]["name"] == config["name"]
