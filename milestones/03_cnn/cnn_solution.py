@@ -458,12 +458,13 @@ def layer_table(model, input_shape=(1, 1, 16, 16)) -> list:
             # BEGIN SOLUTION: Part 4, layer_table - parameters, FLOPs, activation and im2col bytes of this layer
             parameters = sum(parameter.size for parameter in layer.parameters())
             flops = im2col_bytes = 0
-            if isinstance(layer, Conv2d):
+            convolution, linear = isinstance(layer, Conv2d), isinstance(layer, Linear)
+            if convolution:
                 n, c_out, oh, ow = out.shape
-                kh, kw = layer.kernel_size
-                flops = 2 * n * c_out * oh * ow * layer.in_channels * kh * kw
-                im2col_bytes = 4 * n * layer.in_channels * kh * kw * oh * ow
-            elif isinstance(layer, Linear):
+                kernel_area = layer.kernel_size[0] * layer.kernel_size[1]
+                flops = 2 * n * c_out * oh * ow * layer.in_channels * kernel_area
+                im2col_bytes = 4 * n * layer.in_channels * kernel_area * oh * ow
+            elif linear:
                 flops = 2 * x.shape[0] * layer.in_features * layer.out_features
             rows.append({"layer": repr(layer), "output_shape": tuple(out.shape), "parameters": int(parameters),
                          "flops": int(flops), "activation_bytes": 4 * int(out.size), "im2col_bytes": int(im2col_bytes)})
@@ -488,10 +489,11 @@ def conv2d_loops(images, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     # BEGIN SOLUTION: Part 4, conv2d_loops - loop over images, filters, rows and columns; sum window times filter
     for image in range(n):
         for o in range(c_out):
-            for r in range(out_rows):
-                for c in range(out_columns):
-                    window = padded[image, :, r * stride:r * stride + kh, c * stride:c * stride + kw]
-                    out[image, o, r, c] = np.sum(window * weight[o]) + (0.0 if bias is None else bias[o])
+            for row in range(out_rows):
+                for column in range(out_columns):
+                    top, left = row * stride, column * stride
+                    window = padded[image, :, top:top + kh, left:left + kw]
+                    out[image, o, row, column] = np.sum(window * weight[o]) + (0.0 if bias is None else bias[o])
     # END SOLUTION
     return out
 
