@@ -1,4 +1,5 @@
-"""Negative controls for the ops of module 09 (spatial): mistakes the autograd grader must catch.
+"""Negative controls for the ops of module 09 (spatial): mistakes the autograd grader must catch,
+and the image strategies that let it catch them.
 
 Each control wraps the real backward rule (or the real forward) of an op so that it makes one
 mistake students make with convolutions and pooling, installs it for one test, and runs the
@@ -8,9 +9,11 @@ the reference solution's, so no solution line is repeated here.
 
 import numpy as np
 import pytest
+from hypothesis import find, given, settings
 
 import tinytorch.autograd as autograd
 from pytest_tinytorch import autograd_properties as properties
+from pytest_tinytorch import strategies
 from pytest_tinytorch.op_registry import get_op
 from test_gradcheck_negative_controls import grader_failure
 from tinytorch import Tensor, spatial
@@ -181,3 +184,66 @@ def test_the_mean_control_changes_only_training_gradients(monkeypatch):
 def test_the_real_spatial_ops_pass_the_grader(op):
     """The other side of every control: the real rules and forwards pass."""
     assert grader_failure(get_op(op)) is None
+
+
+# -- the image strategies keep their promises ---------------------------------------------------------
+FEW = settings(max_examples=40, database=None, deadline=None, derandomize=True)
+
+
+def pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+@FEW
+@given(strategies.conv2d_cases())
+def test_conv_cases_are_valid_and_small(case):
+    x, weight, *bias = case.inputs
+    (kh, kw), (ph, pw) = weight.shape[2:], pair(case.params["padding"])
+    assert x.ndim == 4 and weight.ndim == 4 and x.shape[1] == weight.shape[1]
+    assert x.shape[2] + 2 * ph >= kh and x.shape[3] + 2 * pw >= kw, "the padded input holds a window"
+    assert bias == [] or bias[0].shape == (weight.shape[0],)
+    assert 1 <= x.shape[0] <= 2 and x.size <= 2 * 3 * 7 * 7 and weight.size <= 3 * 3 * 3 * 3
+    assert any(case.requires_grad) and len(case.requires_grad) == len(case.inputs)
+
+
+@pytest.mark.parametrize("what, condition", [
+    ("stride 2 or more with padding", lambda c: max(pair(c.params["stride"])) >= 2 and max(pair(c.params["padding"])) >= 1),
+    ("a rectangular kernel", lambda c: c.inputs[1].shape[2] != c.inputs[1].shape[3]),
+    ("batch 1 without a bias", lambda c: c.inputs[0].shape[0] == 1 and len(c.inputs) == 2),
+    ("an odd and an even side", lambda c: c.inputs[0].shape[2] % 2 == 1 and c.inputs[0].shape[3] % 2 == 0),
+    ("a kernel as large as the unpadded input", lambda c: c.inputs[0].shape[2:] == c.inputs[1].shape[2:]),
+    ("only the weight requiring grad", lambda c: c.requires_grad[:2] == (False, True)),
+])
+def test_conv_cases_cover(what, condition):
+    assert find(strategies.conv2d_cases(), condition, settings=settings(database=None, max_examples=2000))
+
+
+@FEW
+@given(strategies.pool_cases("distinct"))
+def test_max_pool_cases_have_no_ties_and_a_small_first_maximum(case):
+    (values,) = case.inputs
+    rows, columns = pair(case.params["kernel_size"])
+    assert np.all(np.diff(np.sort(values.ravel())) > 0), "distinct values: no window has a tie"
+    assert abs(values[0, 0, :rows, :columns].max()) <= strategies.POOL_WINNER_MARGIN + 1e-12
+
+
+def test_pool_cases_cover_overlapping_and_skipping_windows():
+    overlapping = find(strategies.pool_cases(), lambda c: c.params["stride"] is not None
+                       and min(pair(c.params["stride"])) < min(pair(c.params["kernel_size"]))).params
+    skipping = find(strategies.pool_cases(), lambda c: c.params["stride"] is not None
+                    and min(pair(c.params["stride"])) > max(pair(c.params["kernel_size"])))
+    assert overlapping and skipping.inputs[0].ndim == 4
+
+
+@FEW
+@given(strategies.batch_norm2d_cases())
+def test_batch_norm_cases_have_spread_out_channels_in_training_and_positive_running_variance(case):
+    x, weight, bias = case.inputs
+    assert weight.shape == bias.shape == (x.shape[1],)
+    if case.params["training"]:
+        per_channel = x.size // x.shape[1]
+        gap = 0.4 * 2 * strategies.LARGEST_MAGNITUDE / x.size
+        assert per_channel >= 2 and np.all(x.var(axis=(0, 2, 3)) >= gap**2 / 4 - 1e-12)
+        assert "running_mean" not in case.params, "training cases must not hand over arrays to update"
+    else:
+        assert np.all(case.params["running_var"] > 0) and case.params["running_mean"].shape == (x.shape[1],)
