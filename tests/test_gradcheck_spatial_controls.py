@@ -3,8 +3,9 @@ and the image strategies that let it catch them.
 
 Each control wraps the real backward rule (or the real forward) of an op so that it makes one
 mistake students make with convolutions and pooling, installs it for one test, and runs the
-grader's per-op properties on it exactly as integration group 08_09 does. The wrapped rule is
-the reference solution's, so no solution line is repeated here.
+grader's per-op properties on it exactly as integration group 08_09 does (where the real ops
+pass the same properties, so a caught control is the defect's doing). The wrapped rule is the
+reference solution's, so no solution line is repeated here.
 """
 
 import numpy as np
@@ -178,12 +179,6 @@ def test_the_mean_control_changes_only_training_gradients(monkeypatch):
     spatial.batch_norm2d(x, weight, bias, training=True, eps=0.0).backward(grad)
     std = np.arange(8.0).std()
     assert np.allclose(broken_grad - x.grad, 2.0 / std * grad.mean(), rtol=1e-12, atol=0)
-
-
-@pytest.mark.parametrize("op", ["conv2d", "max_pool2d", "avg_pool2d", "batch_norm2d"])
-def test_the_real_spatial_ops_pass_the_grader(op):
-    """The other side of every control: the real rules and forwards pass."""
-    assert grader_failure(get_op(op)) is None
 
 
 # -- the image strategies keep their promises ---------------------------------------------------------
