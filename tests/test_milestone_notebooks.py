@@ -181,6 +181,12 @@ def test_cnn_data_is_standardized_shifted_digits_unless_cifar10_is_asked_for(mon
     assert isinstance(cnn.augmentation(data), cnn.RandomCrop), "digits only move: a mirrored digit is another shape"
     with pytest.raises(ValueError, match="expected 'shifted_digits' or 'cifar10'"):
         cnn.load_data("mnist")
+    with pytest.raises(ValueError, match="image_size=18: expected a multiple of 4"):
+        cnn.CNN(image_size=18)
+    with pytest.raises(ValueError, match="kernel_size=4: expected an odd size"):
+        cnn.CNN(kernel_size=4)
+    with pytest.raises(ValueError, match="expected 'sgd', 'momentum' or 'adam'"):
+        cnn.make_optimizer("rmsprop", [], 0.1)
 
     rng = np.random.default_rng(0)
     requested = []
