@@ -429,6 +429,7 @@ def layer_table(model, input_shape=(1, 1, 16, 16)) -> list:
     with no_grad():
         for layer in model.layers:
             out = layer(x)
+            # Append this layer's row (the formulas are above); x is its input, out its output.
             raise NotImplementedError("TODO: Part 4, layer_table - parameters, FLOPs, activation and im2col bytes of this layer")
             x = out
     return rows

@@ -455,6 +455,7 @@ def layer_table(model, input_shape=(1, 1, 16, 16)) -> list:
     with no_grad():
         for layer in model.layers:
             out = layer(x)
+            # Append this layer's row (the formulas are above); x is its input, out its output.
             # BEGIN SOLUTION: Part 4, layer_table - parameters, FLOPs, activation and im2col bytes of this layer
             parameters = sum(parameter.size for parameter in layer.parameters())
             flops = im2col_bytes = 0
