@@ -14,7 +14,9 @@ Four ways to use that, each measured in the lab:
   anything else. **Structured pruning** removes whole neurons instead: in Linear -> ReLU ->
   Linear, hidden neuron j is column j of the first weight (and entry j of its bias) and row j
   of the second. Dropping them gives two smaller dense layers that compute exactly what the
-  masked network computes, and the smaller matmuls are really faster.
+  masked network computes, and the smaller matmuls are really faster. Between two
+  convolutions the same holds for channels: filter j of the first, input channel j of the
+  second.
 - **Low-rank factorisation** replaces a weight W (in x out) by the product of two thin
   matrices from its singular value decomposition, ``W ~ (U_r S_r) (V_r^T)``: two Linear layers
   with r * (in + out) weights instead of in * out. Keeping the r largest singular values is the
@@ -167,7 +169,7 @@ def magnitude_prune(model: Module, sparsity: float, scope: str = "global") -> Pr
     return pruning
 
 
-# -- structured pruning: remove whole neurons ---------------------------------------------------------
+# -- structured pruning: remove whole neurons and channels --------------------------------------------
 def neuron_importance(first: Linear) -> np.ndarray:
     """One score per hidden neuron of ``first``: the L2 norm of its incoming weights and bias
     (column j of the (in, out) weight)."""
@@ -179,11 +181,29 @@ def neuron_importance(first: Linear) -> np.ndarray:
     # END SOLUTION
 
 
+def channel_importance(conv: Conv2d) -> np.ndarray:
+    """One score per output channel of ``conv``: the L2 norm of its filter and bias."""
+    # BEGIN SOLUTION
+    squares = np.sum(conv.weight.data.astype(np.float64) ** 2, axis=(1, 2, 3))
+    if conv.bias is not None:
+        squares += conv.bias.data.astype(np.float64) ** 2
+    return np.sqrt(squares)
+    # END SOLUTION
+
+
+def most_important(scores: np.ndarray, keep: int) -> np.ndarray:
+    """Indices of the ``keep`` largest scores, in increasing order (the survivors keep their
+    order; ties go to the earlier unit)."""
+    # BEGIN SOLUTION
+    return np.sort(np.argsort(-scores, kind="stable")[:keep])
+    # END SOLUTION
+
+
 def _check_zero_preserving(activation) -> None:
     """Removing a neuron equals zeroing it only if the activation maps 0 to 0."""
     at_zero = activation(Tensor(np.zeros(1, dtype=np.float32))).data
     if at_zero.shape != (1,) or at_zero[0] != 0.0:
-        raise ValueError(f"prune_neurons: {activation!r} maps 0 to {at_zero.ravel()[:1]}, so a removed neuron "
+        raise ValueError(f"prune_mlp_neurons: {activation!r} maps 0 to {at_zero.ravel()[:1]}, so a removed neuron "
                          "would still add to the next layer; expected an activation with f(0) = 0 (ReLU, Tanh, GELU)")
 
 
@@ -202,17 +222,42 @@ def prune_neurons(first: Linear, second: Linear, keep: int) -> tuple[Linear, Lin
                          f"{second.in_features} inputs: expected consecutive layers")
     if not (isinstance(keep, (int, np.integer)) and 1 <= keep <= first.out_features):
         raise ValueError(f"prune_neurons keep={keep}: expected a whole number of neurons from 1 to {first.out_features}")
+    smaller_first, smaller_second = copy.deepcopy(first), copy.deepcopy(second)
     # BEGIN SOLUTION
-    kept = np.sort(np.argsort(-neuron_importance(first), kind="stable")[:keep])
-    smaller_first = Linear(first.in_features, keep, bias=first.bias is not None)
+    kept = most_important(neuron_importance(first), keep)
     smaller_first.weight = Parameter(first.weight.data[:, kept], dtype=first.weight.dtype)
     if first.bias is not None:
         smaller_first.bias = Parameter(first.bias.data[kept], dtype=first.bias.dtype)
-    smaller_second = Linear(keep, second.out_features, bias=second.bias is not None)
     smaller_second.weight = Parameter(second.weight.data[kept, :], dtype=second.weight.dtype)
-    if second.bias is not None:
-        smaller_second.bias = Parameter(second.bias.data.copy(), dtype=second.bias.dtype)
     # END SOLUTION
+    smaller_first.out_features = smaller_second.in_features = int(keep)
+    return smaller_first, smaller_second
+
+
+def prune_channels(first: Conv2d, second: Conv2d, keep: int) -> tuple[Conv2d, Conv2d]:
+    """Two smaller Conv2d layers that keep the ``keep`` most important channels between them.
+
+    ``first`` loses the filters (weight rows of axis 0) and bias entries of the removed
+    channels, ``second`` the matching input channels (axis 1 of its weight). Between them
+    only per-channel operations that map 0 to 0 may sit (ReLU, max or average pooling) for
+    the result to equal the original with those channels masked to zero.
+    """
+    if not (isinstance(first, Conv2d) and isinstance(second, Conv2d)):
+        raise TypeError("prune_channels expects two Conv2d layers (first, second)")
+    if first.out_channels != second.in_channels:
+        raise ValueError(f"prune_channels: {first!r} has {first.out_channels} output channels but {second!r} "
+                         f"takes {second.in_channels}: expected consecutive layers")
+    if not (isinstance(keep, (int, np.integer)) and 1 <= keep <= first.out_channels):
+        raise ValueError(f"prune_channels keep={keep}: expected a whole number of channels from 1 to {first.out_channels}")
+    smaller_first, smaller_second = copy.deepcopy(first), copy.deepcopy(second)
+    # BEGIN SOLUTION
+    kept = most_important(channel_importance(first), keep)
+    smaller_first.weight = Parameter(first.weight.data[kept], dtype=first.weight.dtype)
+    if first.bias is not None:
+        smaller_first.bias = Parameter(first.bias.data[kept], dtype=first.bias.dtype)
+    smaller_second.weight = Parameter(second.weight.data[:, kept], dtype=second.weight.dtype)
+    # END SOLUTION
+    smaller_first.out_channels = smaller_second.in_channels = int(keep)
     return smaller_first, smaller_second
 
 
@@ -295,7 +340,7 @@ def distillation_loss(student_logits: Tensor, teacher_logits, targets, temperatu
 
 
 __all__ = [
-    "PruningMasks", "distillation_loss", "low_rank_error", "low_rank_linear", "magnitude_prune",
-    "neuron_importance", "prunable_weights", "prune_mlp_neurons", "prune_neurons",
-    "smallest_magnitude_mask",
+    "PruningMasks", "channel_importance", "distillation_loss", "low_rank_error", "low_rank_linear",
+    "magnitude_prune", "most_important", "neuron_importance", "prunable_weights", "prune_channels",
+    "prune_mlp_neurons", "prune_neurons", "smallest_magnitude_mask",
 ]

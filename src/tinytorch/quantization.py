@@ -46,7 +46,7 @@ import numpy as np
 
 from tinytorch.autograd import is_grad_enabled, no_grad
 from tinytorch.layers import Linear, Module
-from tinytorch.spatial import Conv2d, _check_images, _output_size, im2col, pad_images
+from tinytorch.spatial import Conv2d, _check_images, _output_size, _show, im2col, pad_images
 from tinytorch.tensor import Tensor, as_tensor
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -394,8 +394,8 @@ class QuantizedConv2d(_QuantizedLayer):
         return accumulator * self._output_scale().reshape(-1, 1, 1)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
-               f"stride={self.stride}, padding={self.padding}"
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={_show(self.kernel_size)}, "
+                f"stride={_show(self.stride)}, padding={_show(self.padding)}")
 
 
 # -- whole models ------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from tinytorch.compression import (
     magnitude_prune,
     neuron_importance,
     prunable_weights,
+    channel_importance,
+    prune_channels,
     prune_mlp_neurons,
     prune_neurons,
     smallest_magnitude_mask,
@@ -37,7 +39,7 @@ from tinytorch.gradcheck import gradcheck
 from tinytorch.layers import Linear, Sequential
 from tinytorch.losses import cross_entropy
 from tinytorch.optimizers import SGD, Adam
-from tinytorch.spatial import Conv2d, Flatten
+from tinytorch.spatial import Conv2d, Flatten, MaxPool2d
 from tinytorch.training import Trainer, accuracy
 
 pytestmark = pytest.mark.module("compression")
@@ -239,6 +241,34 @@ def test_prune_mlp_neurons_shrinks_every_hidden_layer_and_keeps_the_original():
     x = Tensor(np.random.default_rng(0).standard_normal((5, 8)))
     with no_grad():
         assert np.abs(smaller(x).data - model(x).data).max() < np.abs(model(x).data).max()  # close, not equal
+
+
+def test_removing_channels_shrinks_both_convolutions_and_computes_the_masked_pair():
+    """Conv -> ReLU -> MaxPool -> Conv: a removed channel is a filter of the first and an input
+    channel of the second; with the channel masked to zero both compute the same (float64)."""
+    tinytorch.manual_seed(0)
+    first, second = Conv2d(2, 6, 3, padding=1), Conv2d(6, 3, 3, stride=2)
+    for layer in (first, second):
+        layer.weight.data = layer.weight.data.astype(np.float64)
+        layer.bias.data = layer.bias.data.astype(np.float64)
+    first.weight.data[4] *= 0.01  # a channel of tiny filters: the first to go
+    small_first, small_second = prune_channels(first, second, keep=4)
+    kept = np.sort(np.argsort(-channel_importance(first))[:4])
+    assert 4 not in kept
+    assert small_first.weight.shape == (4, 2, 3, 3) and small_first.bias.shape == (4,)
+    assert small_second.weight.shape == (3, 4, 3, 3) and small_second.in_channels == 4
+    assert repr(small_first) == "Conv2d(2, 4, kernel_size=3, padding=1)"
+    alive = np.zeros((1, 6, 1, 1))
+    alive[0, kept] = 1.0
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 2, 12, 12)))
+    pool = MaxPool2d(2)
+    with no_grad():
+        masked = second(pool(ReLU()(first(x)) * Tensor(alive)))
+        smaller = small_second(pool(ReLU()(small_first(x))))
+    assert smaller.shape == masked.shape == (2, 3, 2, 2)
+    assert np.abs(smaller.data - masked.data).max() <= 1e-12
+    with pytest.raises(ValueError, match="expected consecutive layers"):
+        prune_channels(first, Conv2d(5, 1, 1), 2)
 
 
 def test_structured_pruning_refuses_what_it_cannot_remove_exactly():
