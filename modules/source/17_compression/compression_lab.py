@@ -80,7 +80,7 @@ def train(model, epochs, lr=1e-3, loss_fn=None, seed=0):
     return optimizer
 
 
-def test_accuracy(model) -> float:
+def test_set_accuracy(model) -> float:
     with no_grad():
         return accuracy(model(Tensor(X_test)).data, y_test)
 
@@ -95,7 +95,7 @@ def mlp(sizes, seed=0):
 
 model = mlp((64, 128, 64, 10))
 train(model, 15)
-dense_accuracy = test_accuracy(model)
+dense_accuracy = test_set_accuracy(model)
 weights = sum(layer.weight.size for layer in model.layers if isinstance(layer, Linear))
 print(f"dense test accuracy {100 * dense_accuracy:.2f}% with {weights:,} weights "
       f"({sum(p.size for p in model.parameters()):,} parameters)")
@@ -114,7 +114,7 @@ for sparsity in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98):
     for scope in ("global", "layer"):
         pruned_model = copy.deepcopy(model)
         masks = magnitude_prune(pruned_model, sparsity, scope=scope)
-        pruned = test_accuracy(pruned_model)
+        pruned = test_set_accuracy(pruned_model)
         optimizer = Adam(pruned_model.parameters(), lr=1e-3)
         masks.attach(optimizer)
         Trainer(pruned_model, optimizer, CrossEntropyLoss(), scheduler=CosineAnnealingLR(optimizer, T_max=3),
@@ -122,7 +122,7 @@ for sparsity in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98):
         zeros = sum(int(np.count_nonzero(masks.weights[n].data[~m] == 0)) for n, m in masks.masks.items())
         pruned_count = sum(int(np.count_nonzero(~m)) for m in masks.masks.values())
         layers = " ".join(f"{value:.2f}" for value in masks.layer_sparsity().values())
-        print(f"{sparsity:>8.2f} {scope:>7} {100 * pruned:>7.2f}% {100 * test_accuracy(pruned_model):>10.2f}% "
+        print(f"{sparsity:>8.2f} {scope:>7} {100 * pruned:>7.2f}% {100 * test_set_accuracy(pruned_model):>10.2f}% "
               f"{zeros:>5}/{pruned_count:<5}   {layers}")
 
 # %% [markdown]
@@ -168,12 +168,12 @@ for name, candidate in candidates.items():
 # %%
 for fraction in (0.5, 0.75, 0.9):
     smaller = prune_mlp_neurons(model, fraction)
-    removed = test_accuracy(smaller)
+    removed = test_set_accuracy(smaller)
     train(smaller, 3, seed=1)
     print(f"{int(100 * fraction)}% of the hidden neurons removed: "
           f"{[layer.weight.shape for layer in smaller.layers if isinstance(layer, Linear)]}, "
           f"{sum(p.size for p in smaller.parameters()):,} parameters; test accuracy {100 * removed:.2f}% "
-          f"-> {100 * test_accuracy(smaller):.2f}% after fine-tuning")
+          f"-> {100 * test_set_accuracy(smaller):.2f}% after fine-tuning")
 
 # %% [markdown]
 # ## 4. Low rank
@@ -192,7 +192,7 @@ for rank in (1, 2, 4, 8, 16, 32, 64):
     setattr(factored_model, "2", factored)
     count = sum(layer.weight.size for layer in factored.layers)
     print(f"{rank:>5} {count:>8,} {low_rank_error(middle.weight.data, rank):>13.3f} "
-          f"{100 * test_accuracy(factored_model):>13.2f}%")
+          f"{100 * test_set_accuracy(factored_model):>13.2f}%")
 
 # %% [markdown]
 # ## 5. Distillation: a small student taught by the MLP
@@ -237,14 +237,14 @@ results = {}
 for seed in (0, 1, 2):
     student = mlp((64, 16, 10), seed=10 + seed)
     train(student, 15, lr=1e-2, seed=seed)
-    results.setdefault("labels only", []).append(test_accuracy(student))
+    results.setdefault("labels only", []).append(test_set_accuracy(student))
     for temperature in (1.0, 2.0, 4.0, 8.0):
         student = mlp((64, 16, 10), seed=10 + seed)
         loss = Distillation(model, temperature=temperature, alpha=0.3)
         optimizer = Adam(student.parameters(), lr=1e-2)
         Trainer(RememberInputs(student, loss), optimizer, loss, scheduler=CosineAnnealingLR(optimizer, T_max=15),
                 progress=False).fit(batches(seed), 15)
-        results.setdefault(f"distilled, T = {temperature:g}", []).append(test_accuracy(student))
+        results.setdefault(f"distilled, T = {temperature:g}", []).append(test_set_accuracy(student))
 for kind, accuracies in results.items():
     print(f"student, {kind:<17}: test accuracy {', '.join(f'{100 * a:.2f}%' for a in accuracies)} "
           f"(mean {100 * np.mean(accuracies):.2f}%)")
