@@ -260,6 +260,12 @@ def symlink(name: str, target: str):
     return info, None
 
 
+def hardlink(name: str, target: str):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.LNKTYPE, target
+    return info, None
+
+
 def device(name: str):
     info = tarfile.TarInfo(name)
     info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
@@ -275,6 +281,8 @@ def device(name: str):
      "member '/tmp/tinytorch-escaped.txt' has an absolute path; refusing the archive"),
     (symlink(f"{FOLDER}/link", "/etc/passwd"),
      f"member '{FOLDER}/link' is a link (to '/etc/passwd'); refusing the archive"),
+    (hardlink(f"{FOLDER}/readme.html", "/etc/shadow"),
+     f"member '{FOLDER}/readme.html' is a link (to '/etc/shadow'); refusing the archive"),
     (device(f"{FOLDER}/null"),
      f"member '{FOLDER}/null' is a device, pipe or other special file; refusing the archive"),
     (file_member(f"{FOLDER}/extra.py", b"print('hi')"),
