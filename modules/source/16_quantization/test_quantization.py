@@ -264,11 +264,13 @@ def test_quantized_linear_is_within_its_error_bound_of_the_float_layer():
     layer = QuantizedLinear(linear, compute_qparams(*tensor_range(x)))
     with no_grad():
         exact = linear(Tensor(x)).data.astype(np.float64)
-    got = layer(Tensor(x)).data.astype(np.float64)
+    out = layer(Tensor(x))
+    assert out.dtype == np.float32 and not out.requires_grad
+    got = out.data.astype(np.float64)
     s_x, s_w = float(layer.input_params.scale), layer.weight_params.scale.astype(np.float64)
     w_q = dequantize(layer.weight, layer.weight_params).astype(np.float64)
     bound = s_x / 2 * np.abs(w_q).sum(axis=0) + np.abs(x) @ (np.ones((32, 1)) * s_w / 2) + s_x * s_w / 2
-    assert got.dtype == np.float64 and np.all(np.abs(got - exact) <= bound + 1e-6)
+    assert np.all(np.abs(got - exact) <= bound + 1e-6)
     assert 0 < np.abs(got - exact).max() < 0.02 * np.abs(exact).max()
 
 
