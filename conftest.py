@@ -6,6 +6,9 @@
 - ``dev``: the default elsewhere: random examples, failures remembered in ``.hypothesis/``
   and replayed first until fixed.
 - ``thorough``: ten times the examples, for instructors checking the grader or a solution.
+- ``smoke``: three derandomized examples per property, for tests *of the course* that only need
+  to know whether a whole edition passes or fails its groups (``tests/test_progression.py``),
+  not how hard the grader looks; never for grading.
 
 Every profile reports one bug per test (``report_multiple_bugs=False``): a student sees one
 smallest failing example, and the plugin finds it in the exception's ``__notes__`` rather
@@ -43,6 +46,17 @@ settings.register_profile(
     parent=BASE,
     max_examples=10 * EXAMPLES_PER_PROPERTY,
     report_multiple_bugs=False,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+settings.register_profile(
+    "smoke",
+    parent=BASE,
+    max_examples=3,
+    report_multiple_bugs=False,
+    derandomize=True,
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
