@@ -84,3 +84,29 @@ def test_the_real_embedding_passes_the_grader():
     """The other side of every control: the real rule and forward pass."""
     assert autograd.BACKWARD_RULES["embedding"] is embeddings.embedding_backward
     assert grader_failure(get_op("embedding")) is None
+
+
+def test_embedding_cases_are_valid_and_repeat_ids():
+    """Every case is a real table of 1-5 rows and integer ids inside it, with a value within
+    0.04 of 0 in a row that is read; more than half of the cases repeat an id, and more than a
+    third leave a row unread."""
+    from hypothesis import HealthCheck, given, settings
+
+    from pytest_tinytorch.strategies import MAX_EMBEDDING_ROWS, SMALL_READ_VALUE, embedding_cases
+
+    seen = {"repeated": 0, "unread rows": 0, "examples": 0}
+
+    @settings(max_examples=200, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(embedding_cases())
+    def check(case):
+        (weight,), ids = case.inputs, case.params["indices"]
+        assert weight.dtype == np.float64 and weight.ndim == 2 and 1 <= weight.shape[0] <= MAX_EMBEDDING_ROWS
+        assert ids.dtype.kind == "i" and ids.ndim <= 2 and ids.size >= 1
+        assert ids.min() >= 0 and ids.max() < weight.shape[0]
+        assert np.abs(weight[np.unique(ids)]).min() <= SMALL_READ_VALUE
+        seen["examples"] += 1
+        seen["repeated"] += len(np.unique(ids)) < ids.size
+        seen["unread rows"] += len(np.unique(ids)) < weight.shape[0]
+
+    check()
+    assert seen["repeated"] > seen["examples"] / 2 and seen["unread rows"] > seen["examples"] / 3, seen

@@ -448,15 +448,19 @@ SMALL_READ_VALUE = 0.04
 def embedding_cases(draw):
     """A table (num_embeddings, dim) of 1 to 5 rows and integer ``indices`` of 0 to 2 dimensions.
 
-    Ids are drawn from a few rows only (often fewer rows than ids), so repeated ids, whose
-    gradients must be added, are the rule rather than the exception; some rows are never read
-    (their gradient must be exactly 0). The ids always include a row holding a value within
-    0.04 of 0, so a backward that zeroes the gradient of small inputs loses a real gradient.
+    Two times in three there are at least two ids, drawn from fewer rows than there are ids,
+    so some id repeats and its gradients must be added; otherwise the ids have any shape (a
+    single 0-d id included). Rows above the ones drawn from are never read (their gradient
+    must be exactly 0). The ids always include a row holding a value within 0.04 of 0, so a
+    backward that zeroes the gradient of small inputs loses a real gradient.
     """
     rows, dim = draw(st.integers(1, MAX_EMBEDDING_ROWS)), draw(st.integers(1, MAX_SIDE))
-    index_shape = draw(shapes(0, 2))
-    read = draw(st.integers(0, rows - 1))
-    ids = draw(st.lists(st.integers(0, read), min_size=prod(index_shape), max_size=prod(index_shape)))
+    repeat = draw(st.integers(0, 2)) > 0
+    index_shape = draw(shapes(1, 2, min_side=2) if repeat else shapes(0, 2))
+    size = prod(index_shape)
+    readable = min(rows, size - 1) if repeat else rows
+    read = draw(st.integers(0, readable - 1))  # ids come from rows 0 .. read
+    ids = draw(st.lists(st.integers(0, read), min_size=size, max_size=size))
     indices = np.array(ids, dtype=draw(st.sampled_from([np.int64, np.int32]))).reshape(index_shape)
     weight = draw(real_arrays((rows, dim))).copy()
     weight[int(indices.flat[0]), draw(st.integers(0, dim - 1))] = draw(st.floats(-SMALL_READ_VALUE, SMALL_READ_VALUE))
