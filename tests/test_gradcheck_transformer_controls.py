@@ -103,9 +103,8 @@ def test_the_mean_and_std_controls_are_off_by_their_missing_terms(monkeypatch):
 def unbiased_layer_norm(x, weight, bias, eps=1e-5):
     """Layer norm with the unbiased variance (divided by features - 1), made of real ops, so
     its backward is the true derivative of its (wrong) forward."""
-    features = x.shape[-1]
     centered = x - x.mean(axis=-1, keepdims=True)
-    variance = (centered * centered).sum(axis=-1, keepdims=True) * (1.0 / (features - 1))
+    variance = (centered * centered).sum(axis=-1, keepdims=True) * (1.0 / (x.shape[-1] - 1))
     return centered / (variance + eps).sqrt() * weight + bias
 
 

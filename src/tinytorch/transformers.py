@@ -227,7 +227,8 @@ class GPT(Module):
         x = embedding(self.token.weight, ids) + embedding(self.position.weight, positions)
         for block, layer_cache in zip(self.blocks.layers, caches):
             x = block(x, kv_cache=layer_cache)
-        return self.head(self.ln_final(x))
+        logits = self.head(self.ln_final(x))
+        return logits
         # END SOLUTION
 
     def extra_repr(self) -> str:

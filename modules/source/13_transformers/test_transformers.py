@@ -23,8 +23,8 @@ pytestmark = pytest.mark.module("transformers")
 
 
 def float64(model):
-    for parameter in model.parameters():
-        parameter.data = parameter.data.astype(np.float64)
+    for weights in model.parameters():
+        weights.data = weights.data.astype(np.float64)
     return model
 
 

@@ -121,8 +121,8 @@ def test_a_batch_of_prompts_generates_each_row_as_alone():
 @pytest.mark.parametrize("dtype, itemsize", [(np.float32, 4), (np.float64, 8)])
 def test_the_cache_memory_is_2_layers_batch_heads_capacity_head_dim_bytes(dtype, itemsize):
     model = GPT(50, 32, 24, 3, 4)
-    for parameter in model.parameters():
-        parameter.data = parameter.data.astype(dtype)
+    for weights in model.parameters():
+        weights.data = weights.data.astype(dtype)
     cache = KVCache.for_model(model, batch=2)
     assert cache.capacity == 32 and cache.length == 0
     assert cache.nbytes == 2 * 4 * 2 * 3 * 32 * 8 * itemsize
