@@ -81,6 +81,13 @@ def test_accuracy_of_class_scores_and_of_binary_logits():
     assert accuracy(logits[:, 0], np.array([1, 1, 1, 1])) == 0.5
 
 
+def test_a_binary_logit_of_exactly_zero_predicts_the_negative_class():
+    """logit > 0 is sigmoid > 0.5: at exactly 0 (probability 0.5) the prediction is 0, as documented."""
+    logits = np.array([0.0, 0.0, 1e-6, -1e-6])
+    assert accuracy(logits, np.array([0, 0, 1, 0])) == 1.0
+    assert accuracy(logits, np.array([1, 1, 1, 0])) == 0.5
+
+
 def check_clip(clip) -> None:
     """``clip`` must scale gradients 3-4 and 12 (joint norm 13) together to norm 6.5."""
     a, b = Tensor([0.0, 0.0], requires_grad=True), Tensor([0.0], requires_grad=True)
