@@ -332,7 +332,7 @@ def test_runner_on_a_synthetic_repository_knows_which_mutants_die_where(syntheti
     summary, = mutation.summarize(results, [], plans)
     assert (summary.mutants, summary.unit_killed, summary.milestone_locked, summary.points_lost) == (4, 1, 2, 1)
     table = mutation.format_table([summary])
-    assert table.splitlines()[2].split() == ["01_tensor", "perceptron", "4", "0", "25.0%", "50.0%", "25.0%", "0"]
+    assert table.splitlines()[2].split() == ["01_tensor", "perceptron", "4", "4", "0", "25.0%", "50.0%", "25.0%", "0"]
     survivors = mutation.format_survivors(results)
     assert "-    result = max(values)\n+    result = min(values)" in survivors
     assert "result = a / b" not in survivors and "result = a - b" not in survivors  # locked: not survivors
@@ -357,11 +357,12 @@ def test_threshold_sets_the_exit_status_and_json_holds_the_figures(synthetic, tm
         "+ -> - in a + b": SCORES_NOTHING, "* -> / in a * b": SCORES_NOTHING,
         "** -> * in a ** b": LOST, "max(...) -> min(...) in max(values)": KEPT}
     assert data["settings"]["validation"] == "unlocked"
+    assert (figures["found"], figures["mutants"], figures["excluded"]) == (4, 4, 0)
 
 
 def test_below_threshold_only_for_modules_with_a_milestone():
     def summary(module, milestone, locked):
-        return mutation.ModuleSummary(module, milestone, 20, 0, locked, locked, locked, 0)
+        return mutation.ModuleSummary(module, milestone, 20, 0, 20, locked, locked, locked, 0)
 
     summaries = [summary("01_tensor", "perceptron", 19), summary("05_autograd", "mlp", 18),
                  summary("10_tokenization", None, 0)]
@@ -457,5 +458,14 @@ def test_a_milestone_without_validation_tests_yet_shows_no_points_figure(synthet
     summary, = mutation.summarize(results, [], plans)
     assert summary.points_lost is None
     assert mutation.format_table([summary]).splitlines()[2].split() == [
-        "01_tensor", "perceptron", "1", "0", "0.0%", "0.0%", "-", "0"]
+        "01_tensor", "perceptron", "1", "1", "0", "0.0%", "0.0%", "-", "0"]
     assert [s.module for s in mutation.below_threshold([summary], 0.95)] == ["01_tensor"]  # the gate still counts
+
+
+def test_tito_mutate_reports_how_many_equivalents_it_excluded(synthetic, monkeypatch, capsys):
+    monkeypatch.setattr(mutation_equivalents, "EQUIVALENT_MUTANTS", (
+        mutation_equivalents.Equivalent("01_tensor:biggest:*:swap_function:*", "*", "a test-only entry"),))
+    assert cli.main(["--root", str(synthetic), "mutate", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "4 mutants in the solution blocks, 1 excluded as equivalent, 3 to run"
+    assert [line.split("  ")[1] for line in out[1:]] == ["+ -> - in a + b", "* -> / in a * b", "** -> * in a ** b"]

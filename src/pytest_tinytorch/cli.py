@@ -357,7 +357,7 @@ def command_mutate(options, root: Path, curriculum: Curriculum) -> int:
                                        progress=show, validation_mode=options.validation)
     except mutation.MutationError as error:
         raise CommandFailed(str(error)) from None
-    summaries = mutation.summarize(results, excluded, plans)
+    summaries = mutation.summarize(results, excluded, plans, found=mutants)
     survivors = mutation.format_survivors(results)
     print("\n" + mutation.format_table(summaries))
     if survivors:

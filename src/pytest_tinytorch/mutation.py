@@ -356,8 +356,9 @@ def run_mutants(root: Path, mutants: list[Mutant], plans: dict[str, TestPlan], j
 class ModuleSummary:
     module: str
     milestone: str | None
-    mutants: int
-    excluded: int
+    mutants: int  # mutants run
+    excluded: int  # equivalent mutants of the module, left out
+    found: int  # every mutant of the module (before exclusion and sampling)
     unit_killed: int
     milestone_locked: int
     points_lost: int | None  # None while the milestone has no validation tests
@@ -368,13 +369,17 @@ class ModuleSummary:
 
 
 def summarize(results: list[MutantResult], excluded: list[tuple[Mutant, str]],
-              plans: dict[str, TestPlan]) -> list[ModuleSummary]:
+              plans: dict[str, TestPlan], found: list[Mutant] | None = None) -> list[ModuleSummary]:
+    """Per module: how many mutants ran and what killed them. ``found`` is every mutant before
+    exclusion and sampling (default: those run plus those excluded)."""
     modules = sorted({r.module for r in results} | {m.module for m, _ in excluded})
     summaries = []
     for module in modules:
         own = [r for r in results if r.module == module]
         summaries.append(ModuleSummary(
             module, plans[module].milestone, len(own), sum(m.module == module for m, _ in excluded),
+            sum(m.module == module for m in found) if found is not None
+            else len(own) + sum(m.module == module for m, _ in excluded),
             sum(r.unit == KILLED for r in own), sum(r.gate == LOCKED for r in own),
             sum(r.validation in (LOST, SCORES_NOTHING) for r in own) if plans[module].validation_files else None,
             sum(r.timed_out for r in own)))
@@ -386,11 +391,11 @@ def _percent(value: float | None) -> str:
 
 
 def format_table(summaries: list[ModuleSummary]) -> str:
-    header = (f"{'module':<16}{'milestone':<12}{'mutants':>8}{'excluded':>10}{'(a) unit':>10}"
+    header = (f"{'module':<16}{'milestone':<12}{'found':>6}{'run':>6}{'excluded':>10}{'(a) unit':>10}"
               f"{'(b) locked':>12}{'(c) points':>12}{'timeouts':>10}")
     lines = [header, "-" * len(header)]
     for s in summaries:
-        lines.append(f"{s.module:<16}{s.milestone or '-':<12}{s.mutants:>8}{s.excluded:>10}"
+        lines.append(f"{s.module:<16}{s.milestone or '-':<12}{s.found:>6}{s.mutants:>6}{s.excluded:>10}"
                      f"{_percent(s.share(s.unit_killed)):>10}{_percent(s.share(s.milestone_locked)):>12}"
                      f"{_percent(s.share(s.points_lost)):>12}{s.timeouts:>10}")
     return "\n".join(lines)
