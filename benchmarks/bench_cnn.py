@@ -21,7 +21,6 @@ import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -212,8 +211,7 @@ def run(threads: str, rounds: int) -> int:
     """Time the contenders in this process (its BLAS thread count is already fixed)."""
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from timing import interleaved_medians, report
+    from tinytorch.benchmarking import compare
 
     torch_threads = "not installed"
     try:
@@ -242,15 +240,15 @@ def run(threads: str, rounds: int) -> int:
 
     steps = {name: make(x, y, weights) for name, make in makers.items()}
     steps = {name: step for name, step in steps.items() if step is not None}
-    medians = interleaved_medians(steps, warmup=5, repeats=rounds, rounds=rounds)  # one step per turn
+    comparison = compare(steps, baseline="numpy (by hand)", warmup=5, rounds=rounds)  # one step per turn
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(report(f"cnn workload (batch {BATCH}, 3x32x32, conv16-pool-conv32-pool-linear10, SGD), "
-                 f"BLAS threads {blas}, torch threads {torch_threads}, load average "
-                 f"{os.getloadavg()[0]:.1f}; median of {rounds} interleaved steps", medians, "numpy (by hand)"))
-    ratio = medians["tinytorch"] / medians["numpy (by hand)"]
+    print(comparison.report(f"cnn workload (batch {BATCH}, 3x32x32, conv16-pool-conv32-pool-linear10, SGD), "
+                            f"BLAS threads {blas}, torch threads {torch_threads}, load average "
+                            f"{os.getloadavg()[0]:.1f}"))
+    ratio = comparison.ratio("tinytorch")
     print(f"tinytorch / hand-written NumPy = {ratio:.2f}x ({'meets' if ratio <= 1.3 else 'MISSES'} the 1.3x target)")
-    if "pytorch" in medians:
-        ratio = medians["tinytorch"] / medians["pytorch"]
+    if "pytorch" in comparison.summaries:
+        ratio = comparison.ratio("tinytorch", to="pytorch")
         print(f"tinytorch / PyTorch = {ratio:.2f}x ({'meets' if ratio <= 2.0 else 'MISSES'} the 2x target)")
     return 0
 

@@ -28,8 +28,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -151,7 +149,7 @@ def torch_step_fn(inputs, targets, weights):
 def run_gpt(rounds: int) -> int:
     import numpy as np
 
-    from timing import interleaved_medians, report
+    from tinytorch.benchmarking import compare
 
     inputs, targets = make_tokens()
     weights = tinytorch_model().state_dict()
@@ -169,46 +167,48 @@ def run_gpt(rounds: int) -> int:
     print(f"same losses from the same weights, first 3 Adam steps: {[round(v, 5) for v in reference]}")
     steps = {name: make(inputs, targets, weights) for name, make in makers.items()}
     steps = {name: step for name, step in steps.items() if step is not None}
-    medians = interleaved_medians(steps, warmup=5, repeats=rounds, rounds=rounds)  # one step per turn
-    print(report(f"gpt workload (tokens ({BATCH}, {LENGTH}), vocab {VOCAB}, dim {DIM}, {HEADS} heads, {LAYERS} blocks, "
-                 f"Adam); median of {rounds} interleaved steps", medians, "pytorch" if "pytorch" in medians else "tinytorch"))
-    if "pytorch" in medians:
-        ratio = medians["tinytorch"] / medians["pytorch"]
+    baseline = "pytorch" if "pytorch" in steps else "tinytorch"
+    comparison = compare(steps, baseline=baseline, warmup=5, rounds=rounds)  # one step per turn
+    print(comparison.report(f"gpt workload (tokens ({BATCH}, {LENGTH}), vocab {VOCAB}, dim {DIM}, {HEADS} heads, "
+                            f"{LAYERS} blocks, Adam)"))
+    if "pytorch" in comparison.summaries:
+        ratio = comparison.ratio("tinytorch")
         print(f"tinytorch / PyTorch = {ratio:.2f}x ({'meets' if ratio <= 2.0 else 'MISSES'} the 2x target)")
     return 0
 
 
 def run_generate(generations: int) -> int:
-    import statistics
-
     import numpy as np
 
+    from tinytorch.benchmarking import compare
     from tinytorch.generation import generate
 
     model = tinytorch_model()
     prompt = np.random.default_rng(2).integers(0, VOCAB, PROMPT)
     tokens = {}
-    times = {"with KV cache": [], "recomputing the prefix": []}
-    for _ in range(generations):  # one generation of each in turn
-        for name, use_cache in (("with KV cache", True), ("recomputing the prefix", False)):
-            start = time.perf_counter()
+
+    def generation(name, use_cache):
+        def run():
             tokens[name] = generate(model, prompt, NEW_TOKENS, temperature=0, use_cache=use_cache)
-            times[name].append(time.perf_counter() - start)
+        return run
+
+    contenders = {"with KV cache": generation("with KV cache", True),
+                  "recomputing the prefix": generation("recomputing the prefix", False)}
+    comparison = compare(contenders, warmup=0, rounds=generations)  # one generation of each in turn
     if not np.array_equal(tokens["with KV cache"], tokens["recomputing the prefix"]):
         print("error: generation with the KV cache gave other tokens than recomputing the prefix")
         return 1
-    medians = {name: 1000 * statistics.median(values) for name, values in times.items()}
+    medians = comparison.medians_ms
     print(f"generate workload (batch 1, prompt {PROMPT}, {NEW_TOKENS} new tokens greedy, context {CONTEXT}); "
           f"identical tokens; median of {generations} generations each, alternating")
     for name, ms in medians.items():
         print(f"{name:<24}{ms:>10.0f} ms{ms / NEW_TOKENS:>9.2f} ms/token")
-    speedup = medians["recomputing the prefix"] / medians["with KV cache"]
+    speedup = comparison.ratio("recomputing the prefix")
     print(f"KV cache speed-up = {speedup:.1f}x ({'meets' if speedup >= 10 else 'MISSES'} the 10x target)")
     return 0
 
 
 def run(threads: str, rounds: int, generations: int) -> int:
-    sys.path.insert(0, str(Path(__file__).parent))
     torch_threads = "not installed"
     try:
         import torch
