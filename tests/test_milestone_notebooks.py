@@ -21,7 +21,7 @@ import pytest
 from pytest_tinytorch.curriculum import RUBRIC_TITLES, default_curriculum
 from pytest_tinytorch.milestone_code import import_notebook, milestone_directory, starter_from_solution
 
-NOTEBOOK_MILESTONES = ("perceptron", "mlp", "cnn")
+NOTEBOOK_MILESTONES = ("perceptron", "mlp", "cnn", "tinygpt")
 """Milestones whose starters this file checks (add later milestones as they adopt the template)."""
 COURSE_REPOSITORY = "https://github.com/tinytorch/tinytorch"
 TEMPLATE_HEADINGS = (
@@ -144,6 +144,13 @@ def test_the_starter_model_is_a_todo(name, model_class):
     starter = import_notebook(starter_path(name), f"starter_todo_check_{name}")
     with pytest.raises(NotImplementedError, match="TODO: Part 1"):
         getattr(starter, model_class)()
+
+
+@pytest.mark.hidden
+def test_the_tinygpt_starter_model_is_a_todo():
+    starter = import_notebook(starter_path("tinygpt"), "starter_todo_check_tinygpt")
+    with pytest.raises(NotImplementedError, match="TODO: Part 1"):
+        starter.build_gpt(65, starter.QUICK)
 
 
 def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tmp_path):
