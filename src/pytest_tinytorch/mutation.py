@@ -199,6 +199,7 @@ class RepositoryCopy:
         failure; no test collected, a usage error or an internal error stops the mutation run.
         """
         report = self.path / ".tito-mutate" / f"junit-{threading.get_ident()}.xml"
+        report.unlink(missing_ok=True)  # never read the previous run's failure
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:tinytorch",
                    "-p", GUARD_MODULE, "-o", "addopts=", "--rootdir", str(self.path),
                    f"--junitxml={report}", *files]
