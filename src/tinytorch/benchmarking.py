@@ -42,6 +42,7 @@ from tinytorch.profiling import (
     summarize,
 )
 from tinytorch.tensor import Tensor
+from tinytorch.training import accuracy
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 """Environment variables that fix the number of BLAS threads (set before NumPy is imported)."""
@@ -221,25 +222,26 @@ class BenchmarkResult:
                 f"activations {self.activation_bytes:,} bytes")
 
 
-def accuracy(model, inputs, labels) -> float:
-    """Fraction of rows whose largest output is at the label (evaluation mode, no graph)."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError(f"accuracy: labels must be a 1-D integer array; got shape {labels.shape}, dtype {labels.dtype}")
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
+def model_accuracy(model, inputs, labels) -> float:
+    """Module 07's ``accuracy`` of ``model``'s outputs on ``inputs``: the arg-max against integer
+    labels (or logit > 0 against 0/1 labels for one output), computed in evaluation mode
+    without a graph; every layer's training flag is restored afterwards."""
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if labels.ndim != 1:
+        raise ValueError(f"model_accuracy: labels must be 1-D, one per input row; got shape {labels.shape}")
+    modes = [(module, module.training) for _, module in model.named_modules()] \
+        if hasattr(model, "named_modules") else []
     try:
+        for module, _ in modes:
+            object.__setattr__(module, "training", False)
         with no_grad():
             outputs = model(inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs)))
     finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
+        for module, training in modes:
+            object.__setattr__(module, "training", training)
     if outputs.shape[0] != len(labels):
-        raise ValueError(f"accuracy: the model gave {outputs.shape[0]} rows for {len(labels)} labels")
-    # BEGIN SOLUTION
-    return float(np.mean(np.argmax(outputs.data, axis=-1) == labels))
-    # END SOLUTION
+        raise ValueError(f"model_accuracy: the model gave {outputs.shape[0]} rows for {len(labels)} labels")
+    return accuracy(outputs, labels)
 
 
 def benchmark_model(name: str, model, example, data=None, warmup: int = 5, repeats: int = 30,
@@ -249,7 +251,7 @@ def benchmark_model(name: str, model, example, data=None, warmup: int = 5, repea
     profile = profile_model(model, example)
     parameters, parameter_bytes = count_parameters(model)
     latency = model_latency(model, example, warmup, repeats, clock)
-    measured = None if data is None else accuracy(model, *data)
+    measured = None if data is None else model_accuracy(model, *data)
     return BenchmarkResult(name, latency, measured, profile.total_activation_bytes, parameters, parameter_bytes)
 
 
@@ -297,6 +299,7 @@ class BenchmarkReport:
 
 
 __all__ = [
-    "THREAD_VARIABLES", "BenchmarkReport", "BenchmarkResult", "Comparison", "accuracy", "benchmark_model",
-    "blas_info", "compare", "environment", "interleaved_timings", "summary_from_dict", "summary_to_dict",
+    "THREAD_VARIABLES", "BenchmarkReport", "BenchmarkResult", "Comparison", "benchmark_model",
+    "blas_info", "compare", "environment", "interleaved_timings", "model_accuracy", "summary_from_dict",
+    "summary_to_dict",
 ]

@@ -16,14 +16,14 @@ from tinytorch.benchmarking import (
     BenchmarkReport,
     BenchmarkResult,
     Comparison,
-    accuracy,
     benchmark_model,
     blas_info,
     compare,
     environment,
     interleaved_timings,
+    model_accuracy,
 )
-from tinytorch.layers import Linear
+from tinytorch.layers import Dropout, Linear, Sequential
 from tinytorch.profiling import summarize
 
 pytestmark = pytest.mark.module("benchmarking")
@@ -88,17 +88,21 @@ def test_bad_arguments_are_named():
         compare({"a": lambda: None}, rounds=1, warmup=0).ratio("d")
 
 
-def test_accuracy_counts_argmax_hits_and_restores_the_mode():
+def test_accuracy_counts_argmax_hits_and_restores_the_modes():
     layer = Linear(2, 3)
     layer.weight.data[...] = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
     layer.bias.data[...] = np.array([0, 0, 0.5], dtype=np.float32)
     inputs = np.array([[2, 0], [0, 2], [0, 0], [1, 0]], dtype=np.float32)  # argmax 0, 1, 2, 0
-    assert accuracy(layer, inputs, np.array([0, 1, 2, 1])) == 0.75
+    assert model_accuracy(layer, inputs, np.array([0, 1, 2, 1])) == 0.75
     assert layer.training
-    with pytest.raises(ValueError, match="1-D integer"):
-        accuracy(layer, inputs, np.array([0.0, 1.0, 2.0, 1.0]))
+    model = Sequential(layer, Dropout(0.5))
+    model.layers[1].eval()                      # a mixed state comes back as it was
+    assert model_accuracy(model, inputs, np.array([0, 1, 2, 0])) == 1.0  # dropout off while measuring
+    assert model.training and not model.layers[1].training
+    with pytest.raises(ValueError, match="labels must be 1-D"):
+        model_accuracy(layer, inputs, np.array([[0, 1, 2, 1]]))
     with pytest.raises(ValueError, match="4 rows for 3 labels"):
-        accuracy(layer, inputs, np.array([0, 1, 2]))
+        model_accuracy(layer, inputs, np.array([0, 1, 2]))
 
 
 def test_a_result_record_and_the_report_round_trip_through_json(tmp_path):
