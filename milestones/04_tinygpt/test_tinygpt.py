@@ -35,6 +35,9 @@ COMPARISON_LENGTHS = (4, 32)
 REQUIRED_MARGIN = 0.1
 """How much lower the context-32 model's held-out loss must be than the context-4 model's."""
 GREEDY_TOKENS = 25
+SPEED_CONTEXT, SPEED_TOKENS = 128, 120
+"""The cache race runs on an untrained QUICK model with a context of 128: speed does not depend
+on the weights, and at 32 positions the cache has too little to save to beat timing noise."""
 
 
 # -- independent references -------------------------------------------------------------------
@@ -310,18 +313,18 @@ def check_kv_cache_bytes(tinygpt, model, config) -> None:
 
 
 def check_generation_speed(tinygpt, model, prompt, result, new_tokens) -> None:
-    expected = numpy_greedy(model, prompt, new_tokens)
-    for key in ("cached", "uncached"):
-        assert np.array_equal(np.asarray(result[key]), expected), (
-            f"the {key} generation is not the greedy continuation of the prompt"
-        )
-    assert result["identical"] is True
     for kind in ("cached", "uncached"):
         assert result[f"{kind}_tokens_per_second"] == pytest.approx(new_tokens / result[f"{kind}_seconds"]), (
             f"{kind}_tokens_per_second should be the new tokens over the median seconds"
         )
     assert result["speedup"] == pytest.approx(result["uncached_seconds"] / result["cached_seconds"])
     assert result["speedup"] > 1.0, f"the KV cache measured {result['speedup']:.2f}x: slower than no cache"
+    expected = numpy_greedy(model, prompt, new_tokens)
+    for key in ("cached", "uncached"):
+        assert np.array_equal(np.asarray(result[key]), expected), (
+            f"the {key} generation is not the greedy continuation of the prompt"
+        )
+    assert result["identical"] is True
 
 
 def check_comparison(tinygpt, result, data, config, lengths, path) -> None:
@@ -436,11 +439,13 @@ def test_activation_and_kv_cache_memory(tinygpt, trained):
 
 
 @milestone("tinygpt", rubric="systems")
-def test_the_cache_gives_the_same_tokens_faster(tinygpt, trained, data):
-    model, _ = trained
+def test_the_cache_gives_the_same_tokens_faster(tinygpt, data):
+    from dataclasses import replace
+
+    model = tinygpt.build_gpt(VOCABULARY, replace(tinygpt.QUICK, context_length=SPEED_CONTEXT))
     prompt = data["tokenizer"].encode_array("ROMEO:\n")
-    result = tinygpt.generation_speed(model, prompt, GREEDY_TOKENS, rounds=5)
-    check_generation_speed(tinygpt, model, prompt, result, GREEDY_TOKENS)
+    result = tinygpt.generation_speed(model, prompt, SPEED_TOKENS, rounds=3)
+    check_generation_speed(tinygpt, model, prompt, result, SPEED_TOKENS)
 
 
 # -- Part 5: comparison study -------------------------------------------------------------------------
