@@ -40,7 +40,8 @@ from tinytorch.acceleration import (
     row_sums_by_loop,
     tile_count,
 )
-from tinytorch.benchmarking import compare, environment
+from tinytorch.benchmarking import compare  # interleaved timing: A B C A B C ..., medians and ratios
+from tinytorch.benchmarking import environment
 
 context = environment()
 print(f"{context['machine']}, {context['cpu_count']} cores, NumPy {context['numpy']}, "
@@ -66,7 +67,8 @@ def gflops(n_rows, inner, n_columns, seconds):
 n = 64
 a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
 reference = a @ b
-for name, function in [("loops", matmul_loops), ("vectorized", matmul_vectorized), ("tiled 16", lambda x, y: matmul_tiled(x, y, 16))]:
+products = [("loops", matmul_loops), ("vectorized", matmul_vectorized), ("tiled 16", lambda x, y: matmul_tiled(x, y, 16))]
+for name, function in products:
     print(f"{name:>10}: largest difference from np.matmul {np.abs(function(a, b) - reference).max():.1e}")
 
 small = compare({"np.matmul (BLAS)": lambda: a @ b, "vectorized": lambda: matmul_vectorized(a, b),
@@ -196,8 +198,8 @@ print(precision.report(f"({n} x {n}) @ ({n} x {n})"))
 for name, summary in precision.summaries.items():
     print(f"{name}: {gflops(n, n, n, summary.median):.2f} GFLOP/s")
 xf32, bias32 = x.astype(np.float32), bias.astype(np.float32)
-gelu_precision = compare({"float64": lambda: fused_bias_gelu(x, bias), "float32": lambda: fused_bias_gelu(xf32, bias32)},
-                         warmup=2, rounds=15)
+gelu_precision = compare({"float64": lambda: fused_bias_gelu(x, bias),
+                          "float32": lambda: fused_bias_gelu(xf32, bias32)}, warmup=2, rounds=15)
 print(gelu_precision.report("fused gelu(x + bias), (4096, 1024)"))
 
 # %% [markdown]

@@ -25,7 +25,7 @@ from tinytorch import Tensor
 from tinytorch.acceleration import matmul_tiled, matmul_vectorized
 from tinytorch.activations import ReLU
 from tinytorch.autograd import no_grad
-from tinytorch.benchmarking import BenchmarkReport, accuracy, benchmark_model, compare
+from tinytorch.benchmarking import BenchmarkReport, benchmark_model, compare, model_accuracy
 from tinytorch.compression import magnitude_prune
 from tinytorch.datasets.digits import load_digits
 from tinytorch.layers import Linear, Sequential
@@ -78,7 +78,7 @@ def calibration(digits):
 def test_the_trained_model_is_profiled_exactly_as_its_shapes_say(trained, digits):
     model, last_loss = trained
     test_x, test_y = digits[2], digits[3]
-    assert last_loss < 0.2 and accuracy(model, test_x, test_y) > 0.93, "chance is 0.10 (measured: 0.961)"
+    assert last_loss < 0.2 and model_accuracy(model, test_x, test_y) > 0.93, "chance is 0.10 (measured: 0.961)"
     profile = profile_model(model, test_x)
     rows = len(test_x)  # 360
     first, relu, second = (2 * rows * 64 * HIDDEN + rows * HIDDEN, rows * HIDDEN, 2 * rows * HIDDEN * 10 + rows * 10)
@@ -114,7 +114,7 @@ def test_int8_quantization_is_almost_4x_smaller_at_the_same_accuracy(trained, di
     weight_bytes = 64 * HIDDEN + HIDDEN * 10  # one byte per weight
     assert int8_bytes >= weight_bytes + 4 * (HIDDEN + 10)  # and an int32 per bias, plus the scales
     assert 3.3 < float_bytes / int8_bytes < 4.0, (float_bytes, int8_bytes)  # measured: 3.59x
-    float_accuracy, int8_accuracy = accuracy(model, test_x, test_y), accuracy(quantized, test_x, test_y)
+    float_accuracy, int8_accuracy = model_accuracy(model, test_x, test_y), model_accuracy(quantized, test_x, test_y)
     assert abs(int8_accuracy - float_accuracy) <= 0.02, (float_accuracy, int8_accuracy)
     with no_grad():
         same = np.mean(np.argmax(model(Tensor(test_x)).data, 1) == np.argmax(quantized(Tensor(test_x)).data, 1))
@@ -142,12 +142,13 @@ def test_half_the_weights_pruned_stay_zero_through_fine_tuning_and_quantization(
     moved = [w.data[mask] for w, mask in zip(masks.weights.values(), kept)]
     original = [w.data[mask] for w, mask in zip(prunable(model), kept)]
     assert all(np.abs(a - b).max() > 1e-3 for a, b in zip(moved, original)), "the kept weights were fine-tuned"
-    float_accuracy, pruned_accuracy = accuracy(model, test_x, test_y), accuracy(pruned, test_x, test_y)
+    float_accuracy, pruned_accuracy = model_accuracy(model, test_x, test_y), model_accuracy(pruned, test_x, test_y)
     assert pruned_accuracy >= float_accuracy - 0.02, (float_accuracy, pruned_accuracy)  # measured: 0.961 -> 0.975
     both = quantize_model(pruned, calibration)
-    int8_zeros = sum(int(np.count_nonzero(layer.weight == 0)) for layer in both.layers if isinstance(layer, QuantizedLinear))
+    int8_layers = [layer for layer in both.layers if isinstance(layer, QuantizedLinear)]
+    int8_zeros = sum(int(np.count_nonzero(layer.weight == 0)) for layer in int8_layers)
     assert int8_zeros >= weights // 2, "symmetric quantization maps 0 to the code 0"
-    assert accuracy(both, test_x, test_y) >= float_accuracy - 0.03
+    assert model_accuracy(both, test_x, test_y) >= float_accuracy - 0.03
 
 
 class VirtualClock:
@@ -189,7 +190,7 @@ def test_benchmark_records_and_an_interleaved_comparison_of_baseline_and_int8(tr
         ticking = lambda: clock.tick(0.001) or clock.now  # noqa: E731 - every reading is 1 ms later
         result = benchmark_model(name, network, test_x, data=(test_x, test_y), warmup=1, repeats=4, clock=ticking)
         assert result.latency.median == pytest.approx(0.001) and result.latency.repeats == 4
-        assert result.accuracy == accuracy(network, test_x, test_y)
+        assert result.accuracy == model_accuracy(network, test_x, test_y)
         assert result.activation_bytes == profile_model(network, test_x).total_activation_bytes == 198_720
         results.append(result)
     assert results[0].parameters == PARAMETERS and results[0].parameter_bytes == 4 * PARAMETERS
