@@ -8,6 +8,8 @@
     tito release OUT_DIR               make the student edition (instructors)
     tito grade SUBMISSION... --out DIR grade a class in isolated processes (instructors)
     tito mutate --sample 10            do the tests catch plausible bugs? (instructors)
+    tito gradescope build              the Gradescope autograder archive (instructors)
+    tito classroom init                a GitHub Classroom workflow for an edition (instructors)
 
 Every command that tests something runs ``python -m pytest`` in the repository root with the
 repository's ``src`` first on ``PYTHONPATH``, so it grades the code in front of it even when a
@@ -376,6 +378,25 @@ def command_mutate(options, root: Path, curriculum: Curriculum) -> int:
     return 0
 
 
+def command_gradescope_build(options, root: Path, curriculum: Curriculum) -> int:
+    """Write the Gradescope autograder archive (pytest_tinytorch.gradescope_autograder)."""
+    from pytest_tinytorch.gradescope_autograder import AutograderError, build_autograder
+    from pytest_tinytorch.submission_scan import RULES
+
+    unknown = sorted(set(options.allow_rule) - set(RULES))
+    if unknown:
+        raise UsageError(f"unknown scan rule {', '.join(unknown)}; expected one of: {', '.join(RULES)}")
+    try:
+        summary = build_autograder(root, options.out, milestones=options.milestone, timeout_s=options.timeout,
+                                   memory_mb=options.memory_mb or None, hidden_visibility=options.hidden_visibility,
+                                   probe_seeds=options.probe_seeds, allow_rules=tuple(options.allow_rule),
+                                   curriculum=curriculum)
+    except AutograderError as error:
+        raise CommandFailed(str(error)) from None
+    print(summary.describe())
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 
@@ -483,6 +504,25 @@ def build_parser() -> argparse.ArgumentParser:
     mutate.add_argument("--json", type=Path, metavar="PATH", help="also write the full results as JSON")
     mutate.add_argument("--list", action="store_true", help="list the mutants that would run, run nothing")
     mutate.set_defaults(handler=command_mutate)
+
+    gradescope = commands.add_parser("gradescope", help="Gradescope autograder (instructors)")
+    gradescope_commands = gradescope.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = gradescope_commands.add_parser("build", help="write the autograder archive to upload to Gradescope")
+    build.add_argument("--out", type=Path, default=Path("autograder.zip"), help="the archive (default autograder.zip)")
+    build.add_argument("--milestone", action="append", metavar="NAME",
+                       help="grade this milestone (repeatable; default: every milestone whose folder exists)")
+    build.add_argument("--timeout", type=_positive(float), default=600.0,
+                       help="wall-clock seconds per submission before its processes are killed (default 600); "
+                            "set Gradescope's own limit above it")
+    build.add_argument("--memory-mb", type=int, default=4096,
+                       help="address-space limit of the graded processes in MB, 0 for none (default 4096)")
+    build.add_argument("--hidden-visibility", choices=("after_published", "hidden", "after_due_date"),
+                       default="after_published", help="when students see hidden tests (default after_published)")
+    build.add_argument("--probe-seeds", type=_positive(int), default=8,
+                       help="answer sets of your library's probes stored in the archive (default 8)")
+    build.add_argument("--allow-rule", action="append", default=[], metavar="RULE",
+                       help="a submission-scan rule this course allows (repeatable), as for tito grade")
+    build.set_defaults(handler=command_gradescope_build)
     return parser
 
 

@@ -385,14 +385,14 @@ def _signal_name(code: int) -> str:
 def grade_one(
     submission: Path, name: str, base_dir: Path, out_dir: Path, limits: Limits,
     curriculum: Curriculum, scratch: Path, arguments: list[str] | None = None,
-    allow_rules: frozenset[str] = frozenset(), reference_library: Path | None = None,
+    allow_rules: frozenset[str] = frozenset(), reference_library: Path | ReferenceAnswers | None = None,
 ) -> SubmissionResult:
     """Grade one submission; never raises for anything the submission does.
 
     ``arguments`` replaces the default test paths (the validator runs single milestones);
     ``allow_rules`` are scan rules the instructor allows for this course;
-    ``reference_library`` (the instructor's ``src/tinytorch``) answers the probes: without it
-    no probes run.
+    ``reference_library`` (the instructor's ``src/tinytorch``, or its ``ReferenceAnswers``
+    computed ahead for one seed) answers the probes: without it no probes run.
     """
     submission = Path(submission)
     result = SubmissionResult(name, str(submission.resolve()), status="error")
@@ -458,7 +458,8 @@ def grade_one(
     if result.status != "graded":
         _write_failure_gradescope(results / "results.json", result)
     elif result.score > 0 and reference_library is not None:  # a score of 0 has nothing to cap
-        apply_probes(result, results, tree, base_dir, Path(reference_library), limits, curriculum)
+        reference = reference_library if isinstance(reference_library, ReferenceAnswers) else Path(reference_library)
+        apply_probes(result, results, tree, base_dir, reference, limits, curriculum)
     shutil.rmtree(scratch / name, ignore_errors=True)
     return result
 
@@ -496,6 +497,18 @@ def answers_from_child(root: Path, seed: int, probes: list, folder: Path, limits
     return {}, {item.key: f"the probe process {how} and wrote no answers ({tail})" for item in probes}
 
 
+@dataclass(frozen=True)
+class ReferenceAnswers:
+    """The reference's probe answers for one seed, computed ahead of time.
+
+    The Gradescope archive carries a few of these instead of the reference library (which
+    must not ship where students' code runs); ``grade_one`` takes one as its reference."""
+
+    seed: int
+    answers: dict
+    errors: dict
+
+
 def reference_answers(reference_library: Path, seed: int, probes: list, limits: Limits):
     """The reference's answers: in this process when the instructor's library is the
     ``tinytorch`` this process imports, else in a child running only the instructor's code
@@ -507,8 +520,8 @@ def reference_answers(reference_library: Path, seed: int, probes: list, limits: 
 
 
 def apply_probes(
-    result: SubmissionResult, results: Path, tree: Path, base_dir: Path, reference_library: Path,
-    limits: Limits, curriculum: Curriculum,
+    result: SubmissionResult, results: Path, tree: Path, base_dir: Path,
+    reference_library: Path | ReferenceAnswers, limits: Limits, curriculum: Curriculum,
 ) -> None:
     """Judge the submission's probe answers against the reference; zero the milestones whose
     required groups fail a probe (in ``result`` and in the Gradescope ``results.json``)."""
@@ -516,9 +529,13 @@ def apply_probes(
     probes = [item for items in by_group.values() for item in items]
     if not probes:
         return
-    report = ProbeReport(seed=secrets.randbits(48))
     folder = results / "probes"
-    expected, expected_errors = reference_answers(reference_library, report.seed, probes, limits)
+    if isinstance(reference_library, ReferenceAnswers):
+        report = ProbeReport(seed=reference_library.seed)
+        expected, expected_errors = reference_library.answers, reference_library.errors
+    else:
+        report = ProbeReport(seed=secrets.randbits(48))
+        expected, expected_errors = reference_answers(reference_library, report.seed, probes, limits)
     answerable = [item for item in probes if item.key in expected]
     answers, errors = (answers_from_child(tree, report.seed, answerable, folder / "submission", limits)
                        if answerable else ({}, {}))
