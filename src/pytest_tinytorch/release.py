@@ -58,6 +58,8 @@ INSTRUCTOR_ONLY_GLOBS = (
     "tests/test_release_*.py",
     "tests/test_progression.py",
     "tests/test_grading_*.py",
+    "tests/test_gradescope_autograder.py",  # builds archives from the grading tests' synthetic course
+    "tests/test_classroom.py",  # grades editions of that synthetic course
     "tests/test_submission_scan.py",  # the grader's scan: releases editions, reads git
     "tests/test_cli_workflow.py",  # shares the grading tests' synthetic course
     "tests/test_gradcheck_*.py",  # tests of the autograd grader: gradcheck, registry, negative controls
