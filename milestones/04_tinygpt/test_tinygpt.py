@@ -146,7 +146,7 @@ def recorded_bytes(root) -> int:
 
 
 def schedule(step, config) -> float:
-    if step < config.warmup:
+    if config.warmup > step:
         return config.lr * (step + 1) / config.warmup
     fraction = min(1.0, (step - config.warmup) / max(1, config.steps - 1 - config.warmup))
     lowest = config.lr * config.min_lr_fraction

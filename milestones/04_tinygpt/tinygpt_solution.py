@@ -228,7 +228,7 @@ def learning_rate(step: int, config: TinyGPTConfig) -> float:
     """Linear warm-up over ``config.warmup`` steps, then a cosine down to lr * min_lr_fraction."""
     # BEGIN SOLUTION: Part 2, learning_rate - warm-up, then cosine decay over the remaining steps
     if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
+        return (step + 1) * config.lr / config.warmup
     progress = (step - config.warmup) / max(1, config.steps - 1 - config.warmup)
     floor = config.lr * config.min_lr_fraction
     return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
@@ -264,11 +264,11 @@ def train_gpt(model, data: dict, config: TinyGPTConfig, log=None) -> dict:
     for step in range(config.steps):
         optimizer.lr = learning_rate(step, config)
         inputs, targets = get_batch(data["train_ids"], config.batch_size, config.context_length, batches)
-        loss = next_token_loss(model(inputs), targets)
+        batch_loss = next_token_loss(model(inputs), targets)
         optimizer.zero_grad()
-        loss.backward()
+        batch_loss.backward()
         optimizer.step()
-        record["train_loss"].append(loss.item())
+        record["train_loss"].append(batch_loss.item())
         record["lr"].append(optimizer.lr)
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             evaluate(step + 1)

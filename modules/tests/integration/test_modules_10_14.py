@@ -159,8 +159,8 @@ def test_the_whole_model_never_reads_the_future(trained):
 def tiny_gpt_in_float64() -> GPT:
     tinytorch.manual_seed(2)
     model = GPT(vocab_size=7, context_length=5, dim=8, heads=2, layers=2)
-    for parameter in model.parameters():
-        parameter.data = parameter.data.astype(np.float64) * 10  # larger weights: attention not uniform
+    for weights in model.parameters():
+        weights.data = weights.data.astype(np.float64) * 10  # larger weights: attention not uniform
     return model
 
 
