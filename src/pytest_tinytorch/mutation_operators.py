@@ -56,7 +56,7 @@ class Mutant:
     function: str  # "Tensor.max"
     line: int
     operator: str
-    description: str  # "np.max(...) -> np.min(...)"
+    description: str  # "max(...) -> min(...) in np.max(self.data, axis=axis)"
     original: str = field(repr=False)
     mutated: str = field(repr=False)
 
