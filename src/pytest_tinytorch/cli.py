@@ -397,6 +397,34 @@ def command_gradescope_build(options, root: Path, curriculum: Curriculum) -> int
     return 0
 
 
+def command_classroom_init(options, root: Path, curriculum: Curriculum) -> int:
+    """Write the GitHub Classroom workflow into a student edition (pytest_tinytorch.classroom)."""
+    from pytest_tinytorch.classroom import ClassroomError, graded_milestones, init
+
+    try:
+        path = init(root, curriculum, force=options.force)
+    except ClassroomError as error:
+        raise CommandFailed(str(error)) from None
+    names = ", ".join(m.name for m in graded_milestones(curriculum, root))
+    print(f"GitHub Classroom workflow written to {path}\n  graded milestones: {names}\n"
+          f"  commit and push it with the edition; use the repository as the assignment's template")
+    return 0
+
+
+def command_classroom_points(options, root: Path, curriculum: Curriculum) -> int:
+    """Record a milestone's points from a JSON report for the Classroom reporter."""
+    from pytest_tinytorch.classroom import describe, github_output_path, record_points
+
+    try:
+        milestone = curriculum.milestone(options.name)
+    except CurriculumError as error:
+        raise UsageError(str(error)) from None
+    result = record_points(options.report, milestone, options.max_score,
+                           str(options.github_output) if options.github_output else github_output_path())
+    print(describe(result, milestone))
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 
@@ -523,6 +551,21 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--allow-rule", action="append", default=[], metavar="RULE",
                        help="a submission-scan rule this course allows (repeatable), as for tito grade")
     build.set_defaults(handler=command_gradescope_build)
+
+    classroom = commands.add_parser("classroom", help="GitHub Classroom autograding (instructors)")
+    classroom_commands = classroom.add_subparsers(dest="action", metavar="ACTION", required=True)
+    classroom_init = classroom_commands.add_parser(
+        "init", help="write .github/workflows/classroom.yml into a student edition (use --root EDITION)")
+    classroom_init.add_argument("--force", action="store_true", help="replace an existing workflow file")
+    classroom_init.set_defaults(handler=command_classroom_init)
+    points = classroom_commands.add_parser(
+        "points", help="a milestone's points from a --tinytorch-report, for the Classroom reporter (used by the workflow)")
+    points.add_argument("name", help="milestone name, e.g. perceptron")
+    points.add_argument("report", type=Path, help="the JSON report of pytest --milestone=NAME --tinytorch-report=REPORT")
+    points.add_argument("--max-score", type=_positive(float), default=100.0, help="the milestone's points (default 100)")
+    points.add_argument("--github-output", type=Path, metavar="PATH",
+                        help="append result=<base64 JSON> here (default: $GITHUB_OUTPUT when set)")
+    points.set_defaults(handler=command_classroom_points)
     return parser
 
 
