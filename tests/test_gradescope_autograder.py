@@ -27,6 +27,7 @@ from pytest_tinytorch.cli import main
 from pytest_tinytorch.gradescope_autograder import (
     PYTHON_VARIABLE, ROOT_VARIABLE, AutograderError, build_autograder, find_submission, unpack,
 )
+from pytest_tinytorch.grading import Limits
 from test_grading_submissions import SOLUTION, edition, instructor, with_library_line, write  # noqa: F401
 from test_submission_scan import REPORT_PATCH
 
@@ -349,3 +350,29 @@ def test_tito_gradescope_build_prints_what_it_wrote_and_refuses_bad_names(instru
     assert capsys.readouterr().err.startswith("tito: unknown milestone 'resnet'; expected one of: perceptron")
     assert main(["--root", str(instructor), "gradescope", "build", "--allow-rule", "magic"]) == 2
     assert capsys.readouterr().err.startswith("tito: error: unknown scan rule magic; expected one of: ")
+
+
+def test_stored_probe_answers_are_the_references_and_vanish_once_read(tmp_path):
+    """The answer sets the archive carries are exactly the reference's answers for their seed
+    (here computed from this repository's library), and taking one deletes them all."""
+    import numpy as np
+
+    from pytest_tinytorch.curriculum import default_curriculum
+    from pytest_tinytorch.gradescope_autograder import take_probe_answers, write_probe_answers
+    from pytest_tinytorch.grading import probed_groups
+    from pytest_tinytorch.probes import compute_answers, probes_for_groups
+
+    repository = Path(__file__).resolve().parents[1]
+    curriculum = default_curriculum()
+    folder = tmp_path / "probe_answers"
+    write_probe_answers(repository, repository, folder, [1234], curriculum, Limits(timeout_s=120))
+    taken = take_probe_answers(folder)
+    assert not folder.exists()
+    probes = [p for items in probes_for_groups(curriculum, probed_groups(curriculum, repository)).values() for p in items]
+    expected, errors = compute_answers(1234, probes)
+    assert taken.seed == 1234 and taken.errors == errors and sorted(taken.answers) == sorted(expected)
+    assert len(expected) >= 12
+    for key, arrays in expected.items():
+        assert len(taken.answers[key]) == len(arrays)
+        assert all(np.array_equal(got, np.asarray(want, dtype=np.float64)) for got, want in zip(taken.answers[key], arrays))
+    assert take_probe_answers(folder) is None  # nothing left to take
