@@ -135,7 +135,7 @@ def test_init_refuses_a_repository_that_is_not_an_edition_and_an_existing_workfl
     assert main(["--root", str(editions["solved"]), "classroom", "init"]) == 1
     assert capsys.readouterr().err == (
         f"tito: {editions['solved'] / WORKFLOW_PATH} exists; pass --force to replace it\n")
-    assert main(["--root", str(editions["solved"]), "classroom", "init", "--force"]) == 0
+    assert main(["classroom", "init", "--root", str(editions["solved"]), "--force"]) == 0
     assert capsys.readouterr().out.splitlines()[:2] == [
         f"GitHub Classroom workflow written to {editions['solved'] / WORKFLOW_PATH}",
         "  graded milestones: perceptron"]

@@ -556,6 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     classroom_commands = classroom.add_subparsers(dest="action", metavar="ACTION", required=True)
     classroom_init = classroom_commands.add_parser(
         "init", help="write .github/workflows/classroom.yml into a student edition (use --root EDITION)")
+    classroom_init.add_argument("--root", type=Path, default=argparse.SUPPRESS, metavar="EDITION",
+                                help="the student edition (same as tito --root EDITION classroom init)")
     classroom_init.add_argument("--force", action="store_true", help="replace an existing workflow file")
     classroom_init.set_defaults(handler=command_classroom_init)
     points = classroom_commands.add_parser(
