@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from tinytorch.autograd import no_grad
+from tinytorch.quantization import model_bytes
 from tinytorch.profiling import (
     TimingSummary,
     count_parameters,
@@ -195,7 +196,10 @@ def summary_from_dict(data: dict) -> TimingSummary:
 @dataclass
 class BenchmarkResult:
     """One model measured: accuracy (None when not measured), latency of an inference forward
-    pass, activation memory (bytes of every layer's output) and size (parameters and bytes)."""
+    pass, activation memory (bytes of every layer's output) and size: trainable parameters and
+    their bytes, and ``model_bytes``, every array the model holds (int8 weights, int32 biases,
+    scales and running statistics included: a quantized model has no trainable parameters,
+    yet it is not 0 bytes)."""
 
     name: str
     latency: TimingSummary
@@ -204,21 +208,24 @@ class BenchmarkResult:
     parameters: int | None = None
     parameter_bytes: int | None = None
     extra: dict = field(default_factory=dict)
+    model_bytes: int | None = None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "latency": summary_to_dict(self.latency), "accuracy": self.accuracy,
                 "activation_bytes": self.activation_bytes, "parameters": self.parameters,
-                "parameter_bytes": self.parameter_bytes, "extra": self.extra}
+                "parameter_bytes": self.parameter_bytes, "extra": self.extra, "model_bytes": self.model_bytes}
 
     @classmethod
     def from_dict(cls, data: dict) -> "BenchmarkResult":
         return cls(data["name"], summary_from_dict(data["latency"]), data["accuracy"],
-                   data["activation_bytes"], data["parameters"], data["parameter_bytes"], data.get("extra", {}))
+                   data["activation_bytes"], data["parameters"], data["parameter_bytes"], data.get("extra", {}),
+                   data.get("model_bytes"))
 
     def describe(self) -> str:
         accuracy = "accuracy not measured" if self.accuracy is None else f"accuracy {self.accuracy:.2%}"
         return (f"{self.name}: {accuracy}, latency {self.latency.describe('ms')}, "
                 f"{self.parameters:,} parameters ({self.parameter_bytes:,} bytes), "
+                f"{'size not measured' if self.model_bytes is None else f'{self.model_bytes:,} bytes in all'}, "
                 f"activations {self.activation_bytes:,} bytes")
 
 
@@ -252,7 +259,8 @@ def benchmark_model(name: str, model, example, data=None, warmup: int = 5, repea
     parameters, parameter_bytes = count_parameters(model)
     latency = model_latency(model, example, warmup, repeats, clock)
     measured = None if data is None else model_accuracy(model, *data)
-    return BenchmarkResult(name, latency, measured, profile.total_activation_bytes, parameters, parameter_bytes)
+    return BenchmarkResult(name, latency, measured, profile.total_activation_bytes, parameters, parameter_bytes,
+                           model_bytes=model_bytes(model))
 
 
 # -- results to JSON and back -----------------------------------------------------------------------

@@ -114,6 +114,7 @@ def test_a_result_record_and_the_report_round_trip_through_json(tmp_path):
     result = benchmark_model("linear", layer, inputs, data=(inputs, labels), warmup=1, repeats=3, clock=clock)
     assert result.accuracy == 1.0
     assert (result.parameters, result.parameter_bytes, result.activation_bytes) == (15, 60, 5 * 3 * 4)
+    assert result.model_bytes == 60  # a float layer holds nothing but its parameters
     assert result.latency.samples == (0.5, 0.25, 0.75) and result.latency.median == 0.5
     comparison = compare({"a": lambda: None, "b": lambda: None}, rounds=2, warmup=0, clock=StepClock([1, 2, 3, 4]))
     report = BenchmarkReport([result], comparison)
@@ -140,3 +141,18 @@ def test_environment_names_what_a_figure_depends_on(monkeypatch):
     blas = blas_info()
     config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     assert blas["blas"]["name"] == config["name"]
+
+
+def test_a_quantized_model_is_measured_by_the_arrays_it_holds_not_as_zero_bytes():
+    """int8 weights are not trainable parameters, but they are the model: its size in a result
+    record is every array it holds (weights, int32 bias, scales), never 0."""
+    from tinytorch.quantization import quantize_model
+
+    tinytorch.manual_seed(0)
+    model = Sequential(Linear(8, 4))
+    inputs = np.random.default_rng(1).standard_normal((16, 8)).astype(np.float32)
+    quantized = quantize_model(model, [inputs])
+    result = benchmark_model("int8", quantized, inputs, warmup=0, repeats=1, clock=StepClock([1.0]))
+    weight_bytes, bias_bytes = 8 * 4 * 1, 4 * 4  # int8 weights, int32 bias
+    assert weight_bytes + bias_bytes < result.model_bytes < 4 * (8 * 4 + 4)  # plus scales, below float32
+    assert benchmark_model("float", model, inputs, warmup=0, repeats=1, clock=StepClock([1.0])).model_bytes == 144
