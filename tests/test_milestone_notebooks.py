@@ -21,7 +21,7 @@ import pytest
 from pytest_tinytorch.curriculum import RUBRIC_TITLES, default_curriculum
 from pytest_tinytorch.milestone_code import import_notebook, milestone_directory, starter_from_solution
 
-NOTEBOOK_MILESTONES = ("perceptron", "mlp", "cnn", "tinygpt")
+NOTEBOOK_MILESTONES = ("perceptron", "mlp", "cnn", "tinygpt", "systems")
 """Milestones whose starters this file checks (add later milestones as they adopt the template)."""
 COURSE_REPOSITORY = "https://github.com/tinytorch/tinytorch"
 TEMPLATE_HEADINGS = (
@@ -151,6 +151,17 @@ def test_the_tinygpt_starter_model_is_a_todo():
     starter = import_notebook(starter_path("tinygpt"), "starter_todo_check_tinygpt")
     with pytest.raises(NotImplementedError, match="TODO: Part 1"):
         starter.build_gpt(65, starter.QUICK)
+
+
+@pytest.mark.hidden
+def test_the_systems_starter_work_is_a_todo():
+    starter = import_notebook(starter_path("systems"), "starter_todo_check_systems")
+    with pytest.raises(NotImplementedError, match="TODO: Part 3, quantize_weight"):
+        starter.quantize_weight(np.ones((3, 2), dtype=np.float32))
+    with pytest.raises(NotImplementedError, match="TODO: Part 4, pareto_front"):
+        starter.pareto_front([("a", 1.0, 0.5)])
+    with pytest.raises(NotImplementedError, match="TODO: Part 2, compress"):
+        starter.compress(starter.mlp.MLP(), None)
 
 
 def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tmp_path):

@@ -1,0 +1,413 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %%
+# Colab setup: on Google Colab this installs TinyTorch and reports the runtime; elsewhere it
+# does nothing. Set TINYTORCH_REPO to your own fork to run your own implementation on Colab.
+TINYTORCH_REPO = "https://github.com/tinytorch/tinytorch"  # the course's repository
+MOUNT_GOOGLE_DRIVE = False  # True keeps the plots (and CIFAR-10's cache) in your Drive
+
+import shutil
+import subprocess
+import sys
+
+try:
+    import google.colab  # noqa: F401  (importable only on Colab)
+
+    IN_COLAB = True
+except ImportError:
+    IN_COLAB = False
+
+if IN_COLAB:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"git+{TINYTORCH_REPO}"], check=True)
+    if MOUNT_GOOGLE_DRIVE:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+    if shutil.which("nvidia-smi"):
+        print(subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.strip())
+    else:
+        print("No GPU in this runtime: TinyTorch runs on the CPU with NumPy, which is all it needs.")
+
+# %% [markdown]
+# # Milestone 5: Systems Capstone - Smaller, Faster, as Accurate
+#
+# ## Prerequisites
+# - Completed modules 15-19 (Profiling, Quantization, Compression, Acceleration, Benchmarking)
+# - Passed the integration tests of modules 15-19 (`pytest modules/tests/integration/test_modules_15_19.py`)
+# - Milestone 2: its MLP on the digits is the model you optimize
+#
+# ## Learning Objectives
+# - Optimize a trained model end to end: fewer neurons, int8 weights, a fused inference engine
+# - Learn where speed comes from in NumPy (not from int8 arithmetic: module 16 measured int8
+#   matmuls tens of times slower than float32) and where size comes from (bytes per weight,
+#   weights kept)
+# - Deliver a results record whose every figure the grader measures again
+# - Draw the trade-off: accuracy against size and against latency (the Pareto front)
+#
+# ## What You'll Build
+# Milestone 2's MLP (64-128-64-10 with ReLU, 17,226 float32 parameters, 68,904 bytes) trained
+# on the bundled digits is the baseline. The targets, measured by the validation tests:
+#
+#     >= 4x fewer bytes, >= 2x faster at batch 1 and at batch 64, <= 1 point of test accuracy lost
+#
+# 1. the baseline, trained by milestone 2's code (Part 1),
+# 2. a smaller network: the most important hidden neurons kept (module 17), one layer less,
+#    trained again (Part 2),
+# 3. int8 weights with a scale per output neuron (module 16) in an `.npz` file described by an
+#    architecture list, and a fused float32 engine that runs the file (Part 3),
+# 4. a results record (JSON) of sizes, latencies (interleaved, module 19) and accuracies, and
+#    two Pareto plots (Part 4),
+# 5. every candidate you tried, measured and compared (Part 5).
+#
+# Why the MLP and not milestone 3's CNN? In NumPy, the CNN at batch 64 spends its time in
+# im2col copies of the first layer's channels: a 2x speed-up there needs pruning first-layer
+# filters, which cost this small CNN several points of accuracy. The MLP's time is in its
+# matmuls and in TinyTorch's per-layer bookkeeping, which fewer neurons, fewer layers and a
+# fused engine really remove.
+#
+# Replace every `raise NotImplementedError("TODO: ...")`. Cells that train sit under
+# `if __name__ == "__main__":`: they run in the notebook, not when the tests import this file.
+# The milestone is open: any network that the file format below describes, reached any way you
+# like, is fine, as long as the grader's own measurements meet the targets.
+
+# %%
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pytest_tinytorch.milestone_code import load_milestone
+from tinytorch import Tensor, manual_seed
+from tinytorch.autograd import no_grad
+from tinytorch.benchmarking import compare, environment
+from tinytorch.activations import ReLU
+from tinytorch.compression import prune_neurons
+from tinytorch.layers import Linear, Module, Sequential
+from tinytorch.quantization import QuantParams, compute_qparams, dequantize, quantize, tensor_range
+
+mlp = load_milestone("mlp")
+"""Milestone 2's notebook (yours in a student edition): its MLP, data and training loop."""
+
+OUTPUT_DIR = Path("milestone_outputs")
+"""Where the notebook writes the submission: record.json, the .npz models, the plots."""
+RECORD_FORMAT = "tinytorch-systems-capstone/1"
+BATCH_SIZES = (1, 64)
+TARGETS = {"size_ratio": 4.0, "speedup": 2.0, "accuracy_drop": 0.01}
+
+# %% [markdown]
+# ## Part 1: The baseline
+# Milestone 2's deliverable run, unchanged: the MLP 64-128-64-10 trained 15 epochs on the
+# bundled digits (offline; MNIST is not used here even when cached). Everything you optimize is
+# measured against this model.
+
+# %%
+def load_digits_data():
+    """Milestone 2's standardized digits: 1,150 training, 287 validation and 360 test images."""
+    return mlp.load_data(prefer_mnist=False)
+
+
+def train_baseline(data):
+    """Milestone 2's MLP trained by milestone 2's ``train_mlp`` with its deliverable settings."""
+    settings = mlp.DELIVERABLE
+    manual_seed(settings["seed"])
+    model = mlp.MLP(input_dim=data["X_train"].shape[1], hidden_dims=settings["hidden_dims"])
+    mlp.train_mlp(model, data, epochs=settings["epochs"], lr=settings["lr"], batch_size=settings["batch_size"],
+                  seed=settings["seed"])
+    return model
+
+
+# %%
+if __name__ == "__main__":
+    data = load_digits_data()
+    baseline = train_baseline(data)
+    print(f"baseline: {mlp.count_parameters(baseline)} parameters, "
+          f"test accuracy {mlp.accuracy_of(baseline, data['X_test'], data['y_test']):.1%}")
+
+# %% [markdown]
+# ## Part 2: Fewer neurons, one layer less
+# A smaller dense layer is really faster; zeros inside a dense layer are not. At batch 1 the
+# time goes less to multiply-adds than to the work every layer costs (a call, a Tensor, an
+# allocation), so fewer *layers* pay as much as fewer neurons. The reference keeps the 32 most
+# important neurons of the first hidden layer (module 17's `prune_neurons`, by the norm of
+# each neuron's weights), drops the second hidden layer, puts a new `Linear(32, 10)` on top
+# and trains the result with milestone 2's `train_mlp`: 64-32-10 instead of 64-128-64-10.
+# (Distillation from the baseline, module 17's `distillation_loss`, is another way to train
+# it; try it and put it in your comparison.)
+
+# %%
+def compress(model, data, hidden=32, epochs=30, lr=3e-3, seed=1):
+    """A 64-``hidden``-10 MLP: the ``hidden`` most important neurons of ``model``'s first hidden
+    layer, a new classifier on them, trained by milestone 2's ``train_mlp``."""
+    first, second = [layer for layer in model.layers.layers if isinstance(layer, Linear)][:2]
+    raise NotImplementedError("TODO: Part 2, compress - keep the most important first-layer neurons (module 17), a new classifier, train")
+
+
+# %% [markdown]
+# ## Part 3: int8 weights, a file, and a fused engine
+# **The file.** A model is an `.npz` of arrays plus an architecture: the list of its layers in
+# order, each a dict:
+#
+#     {"kind": "linear", "weight": "<array name>", "bias": "<array name>", "dtype": "float32"}
+#     {"kind": "linear", "weight": ..., "bias": ..., "dtype": "int8", "scale": "<array name>"}
+#     {"kind": "relu"}
+#
+# A weight is (in, out), as TinyTorch's `Linear` keeps it. An int8 weight stands for
+# `codes * scale`, one float32 scale per output neuron (symmetric: module 16's
+# `compute_qparams(..., symmetric=True, axis=1)`); biases stay float32. The model's size is
+# the sum of the bytes of its arrays.
+#
+# **The engine.** int8 arithmetic is slow in NumPy; int8 *storage* is not. `FusedMLP` turns the
+# codes back into float32 once, when the file is loaded, then runs every layer on plain arrays:
+# one matmul, the bias added and ReLU applied in place in the matmul's output, no graph, no
+# Tensor between layers. TinyTorch's layers pay for a Tensor, a graph check and a Module call
+# per layer; at these sizes that bookkeeping is a large part of the time.
+
+# %%
+def quantize_weight(weight):
+    """int8 codes of a (in, out) weight and one float32 scale per output column (symmetric)."""
+    raise NotImplementedError("TODO: Part 3, quantize_weight - symmetric int8 codes with one scale per output column")
+
+
+def export_model(model, int8=True):
+    """(arrays, architecture) of a stack of Linear and ReLU layers in the file format above."""
+    layers = model.layers.layers if isinstance(model.layers, Sequential) else model.layers
+    arrays, architecture = {}, []
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, Linear):
+            if type(layer).__name__ != "ReLU":
+                raise ValueError(f"the file format stores Linear and ReLU layers; layer {index} is {layer!r}")
+            architecture.append({"kind": "relu"})
+            continue
+        entry = {"kind": "linear", "weight": f"layer{index}.weight", "bias": f"layer{index}.bias",
+                 "dtype": "int8" if int8 else "float32"}
+        weight = layer.weight.data.astype(np.float32)
+        if int8:
+            entry["scale"] = f"layer{index}.scale"
+            arrays[entry["weight"]], arrays[entry["scale"]] = quantize_weight(weight)
+        else:
+            arrays[entry["weight"]] = weight
+        arrays[entry["bias"]] = layer.bias.data.astype(np.float32)
+        architecture.append(entry)
+    return arrays, architecture
+
+
+def file_weight(arrays, entry):
+    """A layer's float32 weight from the file: the array itself, or its codes times its scales."""
+    weight = arrays[entry["weight"]]
+    if entry["dtype"] == "float32":
+        return weight.astype(np.float32)
+    return dequantize(weight, QuantParams(arrays[entry["scale"]], 0, axis=1, symmetric=True))
+
+
+class FusedMLP(Module):
+    """Inference engine for a file of Linear and ReLU layers: weights dequantized once, then one
+    matmul per layer with the bias and ReLU applied in place."""
+
+    def __init__(self, arrays, architecture):
+        super().__init__()
+        self.steps = []
+        """(weight (in, out) float32, bias float32, apply ReLU after) per Linear layer."""
+        for position, entry in enumerate(architecture):
+            if entry["kind"] == "linear":
+                self.steps.append([file_weight(arrays, entry), arrays[entry["bias"]].astype(np.float32), False])
+            elif entry["kind"] == "relu" and self.steps and not self.steps[-1][2]:
+                self.steps[-1][2] = True
+            else:
+                raise ValueError(f"FusedMLP runs linear layers, each followed by at most one relu; "
+                                 f"layer {position} is {entry}")
+
+    def forward(self, x):
+        values = x.data if isinstance(x, Tensor) else np.asarray(x, dtype=np.float32)
+        raise NotImplementedError("TODO: Part 3, FusedMLP.forward - one matmul per layer, bias and ReLU in place in its output")
+        return Tensor(values)
+
+
+def save_model(model, path, int8=True):
+    """Write ``model`` to an .npz; returns its description: file, sha256, architecture, bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays, architecture = export_model(model, int8)
+    np.savez(path, **arrays)
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "architecture": architecture,
+            "bytes": int(sum(array.nbytes for array in arrays.values()))}
+
+
+def load_optimized(path, architecture):
+    """The engine that runs the file at ``path`` (the grader times and checks this one)."""
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    return FusedMLP(arrays, architecture)
+
+
+# %% [markdown]
+# ## Part 4: The results record and the Pareto plots
+# Measure every candidate the way the grader will: the bytes of its arrays, the test accuracy
+# of its saved file run by its engine, and its latency against the baseline with module 19's
+# `compare` (steps interleaved, medians) at batch 1 and at batch 64, each step on another test
+# batch. Write it all into `record.json`; the grader loads your files and measures again.
+
+# %%
+def test_accuracy(model, data):
+    """Test accuracy of a TinyTorch model or an engine (evaluation mode, no graph)."""
+    with no_grad():
+        logits = model(Tensor(data["X_test"])).data
+    return float(np.mean(np.argmax(logits, axis=1) == data["y_test"]))
+
+
+def test_batches(data, batch_size, count=8):
+    """``count`` different batches of test images, so that no engine can answer from a cache."""
+    X = data["X_test"]
+    starts = np.linspace(0, len(X) - batch_size, count).astype(int)
+    return [Tensor(X[start:start + batch_size]) for start in starts]
+
+
+def stepper(model, batches):
+    """A function that runs ``model`` on the next of ``batches`` each time it is called."""
+    turns = itertools.cycle(batches)
+    return lambda: model(next(turns))
+
+
+def speedups(baseline, engine, data, rounds=200):
+    """Module 19's interleaved comparison of the baseline (TinyTorch, evaluation mode) and
+    ``engine`` at each batch size, with no graph recorded; returns {batch size: Comparison}.
+    A step is one forward pass and nothing else, so the harness adds almost nothing to either."""
+    baseline.eval()
+    results = {}
+    with no_grad():
+        for batch_size in BATCH_SIZES:
+            batches = test_batches(data, batch_size)
+            results[batch_size] = compare({"baseline": stepper(baseline, batches),
+                                           "optimized": stepper(engine, batches)}, rounds=rounds)
+    return results
+
+
+def pareto_front(points):
+    """Names of the candidates that no other candidate beats on both cost and accuracy.
+
+    ``points`` is a list of (name, cost, accuracy): lower cost and higher accuracy are better;
+    a point is beaten when another is at least as good on both and better on one.
+    """
+    raise NotImplementedError("TODO: Part 4, pareto_front - keep the points that no other point dominates")
+
+
+def plot_pareto(candidates, cost, label, path):
+    """Accuracy against ``candidate[cost]`` for every candidate, the Pareto front joined by a
+    line; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    points = [(c["name"], c[cost], c["test_accuracy"]) for c in candidates]
+    front = sorted((p for p in points if p[0] in pareto_front(points)), key=lambda p: p[1])
+    figure = Figure(figsize=(7, 5), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot([p[1] for p in front], [p[2] for p in front], color="tab:red", label="Pareto front")
+    for name, x, y in points:
+        axes.scatter([x], [y], s=50, zorder=3)
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    axes.set(xlabel=label, ylabel="test accuracy", title=f"Accuracy against {label}")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
+CANDIDATES = (("baseline", "float32", False), ("baseline int8", "int8", False),
+              ("64-32-10", "float32", True), ("64-32-10 int8", "int8", True))
+"""(name, weight dtype, compressed?) of every model the record compares; the last is submitted."""
+
+
+def build_submission(data, directory=OUTPUT_DIR, baseline=None, rounds=200):
+    """Train (or take) the baseline, compress it, save every candidate, measure them, draw the
+    plots and write ``record.json``; returns the record."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    baseline = train_baseline(data) if baseline is None else baseline
+    smaller = compress(baseline, data)
+    candidates, engines = [], {}
+    for name, dtype, compressed in CANDIDATES:
+        saved = save_model(smaller if compressed else baseline, directory / f"{name.replace(' ', '_')}.npz", dtype == "int8")
+        engines[name] = load_optimized(directory / saved["file"], saved["architecture"])
+        candidates.append({"name": name, **saved, "test_accuracy": test_accuracy(engines[name], data)})
+    raise NotImplementedError("TODO: Part 4, build_submission - time every candidate against the baseline at batch 1 and 64")
+    reference, submitted = candidates[0], candidates[-1]
+    for candidate in candidates:
+        candidate["latency_ms_64"] = candidate["latency_ms"]["64"]
+    plots = {"accuracy_vs_size": plot_pareto(candidates, "bytes", "size (bytes of arrays)", directory / "accuracy_vs_size.png"),
+             "accuracy_vs_latency": plot_pareto(candidates, "latency_ms_64", "latency at batch 64 (ms)",
+                                                directory / "accuracy_vs_latency.png")}
+    described = ("file", "sha256", "architecture", "bytes", "test_accuracy")
+    record = {
+        "format": RECORD_FORMAT,
+        "baseline": {key: reference[key] for key in described},
+        "optimized": {key: submitted[key] for key in described},
+        "claims": {"size_ratio": reference["bytes"] / submitted["bytes"], "speedup": submitted["speedup"],
+                   "accuracy_drop": reference["test_accuracy"] - submitted["test_accuracy"]},
+        "latency": {str(size): comparison.to_dict() for size, comparison in comparisons[submitted["name"]].items()},
+        "candidates": candidates,
+        "plots": {name: path.name for name, path in plots.items()},
+        "environment": environment(),
+    }
+    (directory / "record.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+# %%
+if __name__ == "__main__":
+    record = build_submission(data, OUTPUT_DIR, baseline)
+    claims = record["claims"]
+    print(f"size: {record['baseline']['bytes']:,} -> {record['optimized']['bytes']:,} bytes "
+          f"({claims['size_ratio']:.2f}x fewer)")
+    print(f"speed-up: {claims['speedup']['1']:.2f}x at batch 1, {claims['speedup']['64']:.2f}x at batch 64 "
+          f"(load average {record['environment']['load_average_1min']})")
+    print(f"test accuracy: {record['baseline']['test_accuracy']:.2%} -> {record['optimized']['test_accuracy']:.2%}")
+
+# %% [markdown]
+# ## Part 5: Comparison Study
+# The record lists every candidate: the baseline, the baseline with int8 weights, the smaller
+# 64-32-10 network in float32 and in int8. Which step bought size, which bought speed, which cost
+# accuracy? On the plots, a candidate off the red front is beaten by another on both axes.
+
+# %%
+if __name__ == "__main__":
+    for candidate in record["candidates"]:
+        print(f"{candidate['name']:<15}{candidate['bytes']:>8,} bytes  accuracy {candidate['test_accuracy']:.2%}  "
+              f"speed-up {candidate['speedup']['1']:.2f}x at batch 1, {candidate['speedup']['64']:.2f}x at 64")
+    for cost in ("bytes", "latency_ms_64"):
+        points = [(c["name"], c[cost], c["test_accuracy"]) for c in record["candidates"]]
+        print(f"Pareto front by {cost}: {pareto_front(points)}")
+
+# %% [markdown]
+# ## Milestone Deliverables
+#
+# 1. The baseline: milestone 2's MLP trained by milestone 2's code (Part 1)
+# 2. A smaller network that loses at most 1 point of test accuracy (Part 2)
+# 3. The model saved in the documented format and an engine that runs it (Part 3)
+# 4. `record.json` with sizes, latencies and accuracies, and the two Pareto plots (Part 4)
+# 5. Every candidate you tried, measured and compared (Part 5)
+#
+# ## Success Criteria
+# Measured by the grader, never taken from your record:
+# - at least 4x fewer bytes of arrays than the baseline
+# - at least 2x faster than the baseline at batch 1 and at batch 64 (interleaved medians)
+# - at most 1 point of test accuracy lost
+# - every figure of the record reproduced: bytes and accuracies exactly, speed-ups within noise
+#
+# Check your work with `pytest milestones/05_systems_capstone` (or `tito milestone submit systems`).
+
+# %%
+if __name__ == "__main__":
+    print("Milestone 5 notebook ran to the end. Now run: pytest milestones/05_systems_capstone")
