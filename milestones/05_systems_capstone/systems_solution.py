@@ -276,14 +276,14 @@ def load_optimized(path, architecture):
 # batch. Write it all into `record.json`; the grader loads your files and measures again.
 
 # %%
-def test_accuracy(model, data):
+def accuracy_on_test_images(model, data):
     """Test accuracy of a TinyTorch model or an engine (evaluation mode, no graph)."""
     with no_grad():
         logits = model(Tensor(data["X_test"])).data
     return float(np.mean(np.argmax(logits, axis=1) == data["y_test"]))
 
 
-def test_batches(data, batch_size, count=8):
+def batches_of_test_images(data, batch_size, count=8):
     """``count`` different batches of test images, so that no engine can answer from a cache."""
     X = data["X_test"]
     starts = np.linspace(0, len(X) - batch_size, count).astype(int)
@@ -304,7 +304,7 @@ def speedups(baseline, engine, data, rounds=200):
     results = {}
     with no_grad():
         for batch_size in BATCH_SIZES:
-            batches = test_batches(data, batch_size)
+            batches = batches_of_test_images(data, batch_size)
             results[batch_size] = compare({"baseline": stepper(baseline, batches),
                                            "optimized": stepper(engine, batches)}, rounds=rounds)
     return results
@@ -364,7 +364,7 @@ def build_submission(data, directory=OUTPUT_DIR, baseline=None, rounds=200):
     for name, dtype, compressed in CANDIDATES:
         saved = save_model(smaller if compressed else baseline, directory / f"{name.replace(' ', '_')}.npz", dtype == "int8")
         engines[name] = load_optimized(directory / saved["file"], saved["architecture"])
-        candidates.append({"name": name, **saved, "test_accuracy": test_accuracy(engines[name], data)})
+        candidates.append({"name": name, **saved, "test_accuracy": accuracy_on_test_images(engines[name], data)})
     # BEGIN SOLUTION: Part 4, build_submission - time every candidate against the baseline at batch 1 and 64
     comparisons = {c["name"]: speedups(baseline, engines[c["name"]], data, rounds) for c in candidates}
     for candidate in candidates:
