@@ -230,3 +230,9 @@ def test_a_candidate_whose_figures_are_typed_in_fails(graders, copy, digits):
     record = read(copy)
     record["candidates"][2]["bytes"] = 100
     rejects(graders.check_candidates, record, copy, digits, match="claims 100 bytes")
+
+
+def test_a_submission_beaten_by_its_own_candidate_fails(graders, copy, digits):
+    record = read(copy)
+    record["optimized"] = dict(record["candidates"][2])  # 64-32-10 in float32: its int8 twin is smaller, as accurate
+    rejects(graders.check_candidates, record, copy, digits, match=r"beaten on size and accuracy by \['64-32-10 int8'\]")

@@ -307,10 +307,11 @@ def check_candidates(record, directory, data) -> None:
         assert abs(candidate["test_accuracy"] - accuracy) < 0.5 / n, (
             f"candidate {candidate['name']}: claims accuracy {candidate['test_accuracy']:.4f}, measured {accuracy:.4f}"
         )
-        points.append((candidate["file"], measured_bytes(arrays), accuracy))
-    beaten = [p for p in points if p[1] < measured_bytes(load_arrays(directory, record["optimized"]))
-              and p[2] >= points[[p[0] for p in points].index(record["optimized"]["file"])][2]]
-    assert not beaten, f"the submitted model is beaten on size and accuracy by {[p[0] for p in beaten]}"
+        points.append((candidate["name"], candidate["file"], measured_bytes(arrays), accuracy))
+    _, _, size, accuracy = next(point for point in points if point[1] == record["optimized"]["file"])
+    beaten_by = [name for name, _, other_size, other_accuracy in points
+                 if other_size <= size and other_accuracy >= accuracy and (other_size, other_accuracy) != (size, accuracy)]
+    assert not beaten_by, f"the submitted model is beaten on size and accuracy by {beaten_by}"
 
 
 # -- fixtures ---------------------------------------------------------------------------------
