@@ -92,9 +92,9 @@ from matplotlib.figure import Figure
 
 from pytest_tinytorch.milestone_code import load_milestone
 from tinytorch import Tensor, manual_seed
+from tinytorch.activations import ReLU
 from tinytorch.autograd import no_grad
 from tinytorch.benchmarking import compare, environment
-from tinytorch.activations import ReLU
 from tinytorch.compression import prune_neurons
 from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.quantization import QuantParams, compute_qparams, dequantize, quantize, tensor_range
@@ -106,7 +106,6 @@ OUTPUT_DIR = Path("milestone_outputs")
 """Where the notebook writes the submission: record.json, the .npz models, the plots."""
 RECORD_FORMAT = "tinytorch-systems-capstone/1"
 BATCH_SIZES = (1, 64)
-TARGETS = {"size_ratio": 4.0, "speedup": 2.0, "accuracy_drop": 0.01}
 
 # %% [markdown]
 # ## Part 1: The baseline
