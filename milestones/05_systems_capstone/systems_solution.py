@@ -89,6 +89,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from pytest_tinytorch.milestone_code import load_milestone
 from tinytorch import Tensor, manual_seed
@@ -335,11 +336,17 @@ def plot_pareto(candidates, cost, label, path):
     front = sorted((p for p in points if p[0] in pareto_front(points)), key=lambda p: p[1])
     figure = Figure(figsize=(7, 5), dpi=100)
     axes = figure.add_subplot()
-    axes.plot([p[1] for p in front], [p[2] for p in front], color="tab:red", label="Pareto front")
-    for name, x, y in points:
+    axes.plot([p[1] for p in front], [p[2] for p in front], color="tab:red", marker="o", markersize=14,
+              markerfacecolor="none", label="Pareto front")
+    for index, (name, x, y) in enumerate(points):
         axes.scatter([x], [y], s=50, zorder=3)
-        axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    axes.set(xlabel=label, ylabel="test accuracy", title=f"Accuracy against {label}")
+        # labels alternate above and below: a float32 model and its int8 twin run equally fast
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(8, 6 if index % 2 else -12), fontsize=8)
+    if max(p[1] for p in points) > 10 * min(p[1] for p in points):
+        axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())  # only the powers of 10 are labelled
+        label += ", log scale"
+    axes.set(xlabel=label, ylabel="test accuracy", title="Accuracy against " + label.split(",")[0])
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
