@@ -61,6 +61,9 @@ def test_the_audits_report_patch_is_flagged_at_its_import():
     ("import pluggy\nimport xdist.plugin", [(1, "test-machinery"), (2, "test-machinery")]),
     ("from hypothesis import given", [(1, "test-machinery")]),
     ("import pytest_tinytorch.gating as g", [(1, "test-machinery")]),
+    ("from pytest_tinytorch.milestone_code import load_milestone", []),  # the capstone's loader
+    ("from pytest_tinytorch.milestone_codes import x\nimport pytest_tinytorch",
+     [(1, "test-machinery"), (2, "test-machinery")]),
     ("x = __import__('pytest')", [(1, "test-machinery")]),
     ("import importlib\nr = importlib.import_module('_pytest.reports')", [(2, "test-machinery")]),
     ("from importlib import import_module as load\nload('pluggy')", [(2, "test-machinery")]),
