@@ -6,13 +6,17 @@ from pathlib import Path
 
 pytest_plugins = ["pytester"]
 
-GRADER = Path(__file__).resolve().parents[1] / "modules" / "tests" / "integration" / "test_autograd_properties.py"
+REPOSITORY = Path(__file__).resolve().parents[1]
+GRADER = REPOSITORY / "modules" / "tests" / "integration" / "test_autograd_properties.py"
 
 
 def run_grader_with(pytester, installer: str, *selection: str):
     """Run a copy of the grader (in a child process) with a plugin that installs a broken
     autograd, ``installer``, while it runs."""
     pytester.makepyfile(test_copy_of_the_autograd_grader=GRADER.read_text(encoding="utf-8"))
+    # the repository's hypothesis profiles, and the one CI grades with (30 derandomized examples
+    # per property): without them the copy ran hypothesis's default of 100 examples per op
+    pytester.makeconftest((REPOSITORY / "conftest.py").read_text(encoding="utf-8"))
     pytester.makepyfile(install_broken_autograd=textwrap.dedent(f"""
         import contextlib
 
@@ -28,7 +32,7 @@ def run_grader_with(pytester, installer: str, *selection: str):
     """))
     return pytester.runpytest_subprocess(
         "-p", "install_broken_autograd", "-p", "no:tinytorch", "-p", "no:cacheprovider",
-        "-W", "ignore::pytest.PytestUnknownMarkWarning", "-q", *selection,
+        "-W", "ignore::pytest.PytestUnknownMarkWarning", "--hypothesis-profile=ci", "-q", *selection,
     )
 
 
