@@ -289,7 +289,10 @@ FATES = {  # mutant description -> (unit, gate, validation with mode "all")
 def write_synthetic_repository(root: Path) -> Path:
     files = {"pyproject.toml": "[project]\nname = 'mini'\n", "conftest.py": "",
              "src/tinytorch/__init__.py": "", "src/tinytorch/tensor.py": LIBRARY, **TESTS,
-             "README.md": "not copied\n"}
+             "README.md": "not copied\n",
+             # a tooling test that looks a milestone up, which a marker scan takes for a marker
+             "tests/test_tooling.py": "from pytest_tinytorch.curriculum import default_curriculum\n\n"
+                                      "PERCEPTRON = default_curriculum().milestone('perceptron')\n"}
     for relative, text in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text, encoding="utf-8")
@@ -321,6 +324,7 @@ def test_runner_on_a_synthetic_repository_knows_which_mutants_die_where(syntheti
     assert plans["01_tensor"].gate_files == ("modules/source/01_tensor/test_tensor.py",
                                              "modules/tests/integration/test_modules_01_04.py")
     assert plans["01_tensor"].milestone == "perceptron"
+    assert plans["01_tensor"].validation_files == ("milestones/01_perceptron/test_perceptron.py",)
     results = run_mutants(synthetic, mutants, plans, jobs=2, timeout=120)
     assert {r.description: (r.unit, r.gate, r.validation) for r in results} == FATES
     killed_by = {r.description: r.killed_by for r in results}

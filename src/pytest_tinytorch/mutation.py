@@ -112,9 +112,13 @@ class TestPlan:
 
 
 def module_test_plans(root: Path, curriculum: Curriculum | None = None) -> dict[str, TestPlan]:
-    """module key -> its ``TestPlan``, from the test index (paths and markers) of ``root``."""
+    """module key -> its ``TestPlan``, from the test index (paths and markers) of ``root``.
+
+    Only ``modules/`` and ``milestones/`` are searched: they hold the course's tests and are what
+    the copies hold (the tooling tests in ``tests/`` may call ``curriculum.milestone("...")``,
+    which a marker scan cannot tell from a marker)."""
     curriculum = curriculum or default_curriculum()
-    search = [root / name for name in ("modules", "milestones", "tests") if (root / name).is_dir()]
+    search = [root / name for name in ("modules", "milestones") if (root / name).is_dir()]
     index = TestIndex(root, search, [], curriculum)
     plans = {}
     for module in curriculum.modules:
