@@ -115,3 +115,16 @@ def test_a_keyword_run_re_runs_gates_only_when_it_selects_a_milestone_test(cours
         "tinytorch: running unit tests of module alpha, integration group 01_02, integration group 03_03 "
         "against the current code first, to decide the milestone gates",  # beta's ran in the -k run
     ])
+
+
+def test_re_runs_use_workers_only_when_the_last_records_promise_enough_work(monkeypatch):
+    from pytest_tinytorch.rerun import PARALLEL_WORTH_IT, worker_count
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert worker_count("auto", expected_passing=PARALLEL_WORTH_IT) == 2
+    assert worker_count("auto", expected_passing=PARALLEL_WORTH_IT - 1) == 0  # a fresh edition fails fast
+    assert worker_count("auto", expected_passing=None) == 2
+    assert worker_count("3", expected_passing=0) == 3  # an explicit setting wins
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    assert worker_count("auto", expected_passing=10_000) == 0

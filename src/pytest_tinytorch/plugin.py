@@ -291,7 +291,9 @@ class TinyTorchPlugin:
 
         Ctrl-C stops the child and raises ``QuietRunInterrupted`` (one line, nothing recorded)."""
         files = sorted({f for unit in units for f in self.course.test_files(unit)})
-        workers = worker_count(self.config.getini("tinytorch_rerun_workers"))
+        last_passing = sum(outcome not in FAILING for unit in units if unit in self.state.units
+                           for outcome in self.state.units[unit].tests.values())
+        workers = worker_count(self.config.getini("tinytorch_rerun_workers"), last_passing)
         printer = printer or ProgressPrinter(write_line, is_terminal=False)
         try:
             what = describe_units(units) if len(units) <= 4 else f"{len(units)} units"
