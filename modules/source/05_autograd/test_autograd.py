@@ -250,6 +250,15 @@ def test_unbroadcast_sums_leading_and_stretched_axes():
     np.testing.assert_array_equal(unbroadcast(grad, (2, 3, 4)), grad)
 
 
+def test_unbroadcast_sums_a_stretched_axis_of_length_two():
+    """A size-1 axis broadcast to length 2 is summed like any other (same number of dimensions)."""
+    grad = np.arange(24.0).reshape(2, 3, 4)
+    summed = unbroadcast(grad, (1, 3, 4))
+    assert summed.shape == (1, 3, 4)
+    np.testing.assert_array_equal(summed[0, :, 0], [12.0, 20.0, 28.0])  # 0 + 12, 4 + 16, 8 + 20
+    assert unbroadcast(np.ones((3, 2)), (3, 1)).tolist() == [[2.0], [2.0], [2.0]]
+
+
 def test_leaves_never_share_gradient_arrays():
     a = Tensor([1.0, 2.0], requires_grad=True)
     b = Tensor([3.0, 4.0], requires_grad=True)
