@@ -228,11 +228,14 @@ def test_equivalents_table_excludes_matching_mutants_with_their_reason(monkeypat
     kept, excluded = mutation.split_equivalents(mutants)
     assert [m.description for m in kept] == ["+ -> - in x + 1", "1 -> 0"]
     assert [(m.description, reason) for m, reason in excluded] == [("1 -> 2", "z is only compared with 0")]
+    monkeypatch.setattr(mutation_equivalents, "EQUIVALENT_MUTANTS", (
+        mutation_equivalents.Equivalent("01_tensor:f:*", "*", "only this line", mutated_line="z = x - 1"),))
+    assert [m.description for m, _ in mutation.split_equivalents(mutants)[1]] == ["+ -> - in x + 1"]
 
 
 def test_every_entry_of_the_real_equivalents_table_matches_a_real_mutant():
     """A stale entry (the code changed) would silently stop excluding anything."""
-    descriptions = [(m.id, m.description) for m in find_mutants(REPOSITORY)]
+    descriptions = [(m.id, m.description, m.mutated_line) for m in find_mutants(REPOSITORY)]
     for entry in mutation_equivalents.EQUIVALENT_MUTANTS:
         matches = [d for d in descriptions if mutation_equivalents.equivalence_reason(*d) == entry.reason]
         assert matches, f"no mutant matches {entry}"

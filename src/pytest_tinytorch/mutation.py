@@ -75,7 +75,7 @@ def split_equivalents(mutants: list[Mutant]) -> tuple[list[Mutant], list[tuple[M
     """(mutants to run, [(equivalent mutant, reason)]) according to ``EQUIVALENT_MUTANTS``."""
     kept, excluded = [], []
     for mutant in mutants:
-        reason = equivalence_reason(mutant.id, mutant.description)
+        reason = equivalence_reason(mutant.id, mutant.description, mutant.mutated_line)
         if reason is None:
             kept.append(mutant)
         else:

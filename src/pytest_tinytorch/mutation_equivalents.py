@@ -2,10 +2,11 @@
 
 ``tito mutate`` leaves these out of its figures (and says how many): no test can kill them,
 so counting them would only lower every share. Each entry matches mutant ids with shell-style
-wildcards (``*`` for the line number, which moves when the file is edited) and, when one spot
-has several mutants of the same operator, the mutant's description; each says why the mutant
-is equivalent. Add an entry only after reading the mutated code and convincing yourself that
-no input tells the two apart; a mutant that merely survives belongs in a new test instead.
+wildcards (``*`` for the line number, which moves when the file is edited), the mutant's
+description and, when the same description occurs in several places of a function, the
+mutated line (stripped); each says why the mutant is equivalent. Add an entry only after
+reading the mutated code and convincing yourself that no input tells the two apart; a mutant
+that merely survives belongs in a new test instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Equivalent:
     id_pattern: str  # "05_autograd:unbroadcast:*:comparison:*"
     description: str  # the mutant's description, or "*" for any
     reason: str
+    mutated_line: str = "*"  # the first changed line of the mutant, stripped
 
 
 EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
@@ -33,6 +35,12 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
         "(probability about 2**-53 per element): keeping with > is an equally correct Dropout",
     ),
     Equivalent(
+        "05_autograd:matmul_backward:*:negation:*", "-1 -> 1",
+        "in the branch for a 1-D left operand, left is reshaped to (1, k) first: for a 2-D array "
+        "axis 1 is axis -1, so swapaxes(left, 1, -2) is swapaxes(left, -1, -2)",
+        mutated_line="grad_b = np.matmul(np.swapaxes(left, 1, -2), grad)",
+    ),
+    Equivalent(
         "05_autograd:unbroadcast:*:comparison:*", "> -> >= in extra > 0",
         "with extra == 0 the mutant also runs grad.sum(axis=()), a sum over no axis: for an array "
         "with at least one axis (the engine calls unbroadcast only when the shapes differ) it is an "
@@ -41,9 +49,10 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
 )
 
 
-def equivalence_reason(mutant_id: str, description: str) -> str | None:
+def equivalence_reason(mutant_id: str, description: str, mutated_line: str = "") -> str | None:
     """Why the mutant is equivalent, or None when the table does not list it."""
     for entry in EQUIVALENT_MUTANTS:
-        if fnmatch.fnmatchcase(mutant_id, entry.id_pattern) and fnmatch.fnmatchcase(description, entry.description):
+        if (fnmatch.fnmatchcase(mutant_id, entry.id_pattern) and fnmatch.fnmatchcase(description, entry.description)
+                and fnmatch.fnmatchcase(mutated_line, entry.mutated_line)):
             return entry.reason
     return None

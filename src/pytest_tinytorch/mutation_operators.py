@@ -61,6 +61,12 @@ class Mutant:
     mutated: str = field(repr=False)
 
     @property
+    def mutated_line(self) -> str:
+        """The first line the mutation changed, as it reads in the mutant (stripped)."""
+        before, after = self.original.splitlines(), self.mutated.splitlines()
+        return next((b.strip() for a, b in zip(before, after) if a != b), "")
+
+    @property
     def diff(self) -> str:
         """The change as a unified diff with one line of context.
 
