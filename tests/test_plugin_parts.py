@@ -58,9 +58,15 @@ TEMPLATE = 'pytest.mark.module("tensor")'
 @pytest.mark.autograd_op(op.name)
 @milestone("perceptron", rubric="model")
 def test_x(): pass
+
+PERCEPTRON = CURRICULUM.milestone("perceptron")  # a curriculum lookup, not a marker
+TENSOR = default_curriculum().module("tensor")
+
+@mark.module("layers")
+def test_y(): pass
 '''
     assert sorted(marker_calls(source), key=str) == [
-        ("autograd_op", None), ("integration", "01_04"), ("milestone", "perceptron")]
+        ("autograd_op", None), ("integration", "01_04"), ("milestone", "perceptron"), ("module", "layers")]
     assert marker_calls("def broken(:\n") == []
 
 

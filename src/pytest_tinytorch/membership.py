@@ -144,7 +144,13 @@ def marker_calls(source: str) -> list[tuple[str, str | None]]:
         if not isinstance(node, ast.Call) or not node.args:
             continue
         function = node.func
-        name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", None)
+        if isinstance(function, ast.Attribute):
+            # pytest.mark.module("x") or mark.milestone(...), never curriculum.milestone("x")
+            owner = function.value
+            owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", None)
+            name = function.attr if owner_name == "mark" else None
+        else:
+            name = getattr(function, "id", None)
         argument = node.args[0]
         if name in MARKER_KINDS:
             constant = isinstance(argument, ast.Constant) and isinstance(argument.value, str)
