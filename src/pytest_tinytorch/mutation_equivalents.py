@@ -46,6 +46,22 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
         "with at least one axis (the engine calls unbroadcast only when the shapes differ) it is an "
         "array equal to grad, with the same shape and dtype",
     ),
+    Equivalent(
+        "13_transformers:next_token_loss:*:constant:*", "1 -> 2",
+        "reshape(-2, ...) is reshape(-1, ...): NumPy reads any negative size as the rest",
+        mutated_line="*.reshape(-2*",
+    ),
+    Equivalent(
+        "14_generation:pick_next_token:*:negation:*", "-1 -> 1",
+        "logits are (batch, vocab), always 2-D there: axis 1 is axis -1",
+        mutated_line="return np.argmax(logits, axis=1)",
+    ),
+    Equivalent(
+        "14_generation:generate:*:arithmetic:*", "- -> + in max_new_tokens - 1",
+        "without the early break the loop computes one more forward pass after the last token and "
+        "never uses its logits (the cache then refills or grows within its capacity): the same "
+        "tokens, only a little slower, and no test asserts time",
+    ),
 )
 
 

@@ -285,6 +285,25 @@ def test_pools_forward_and_backward_match_pytorch(shape, kernel, stride):
         assert np.allclose(mine.grad, reference.grad.numpy(), rtol=1e-12, atol=1e-15), ours.__name__
 
 
+@pytest.mark.parametrize("shape, kernel", [((1, 2, 3, 6), (2, 3)), ((1, 2, 6, 3), (3, 2)), ((2, 1, 4, 6), (2, 3))])
+def test_max_pool_gradient_with_a_rectangular_kernel_that_tiles_only_one_side(shape, kernel):
+    """Non-overlapping windows that tile the width but not the height (or the reverse): the
+    rows left over at the bottom get no window and no gradient (found by ``tito mutate``: a
+    tiling test that checked the height against the kernel's width passed every square case)."""
+    size = int(np.prod(shape))
+    x = np.random.default_rng(9).permutation(size).reshape(shape) / 10.0  # no ties
+    tensor = leaf(x)
+    out = max_pool2d(tensor, kernel, stride=kernel)
+    out.backward(np.ones(out.shape))
+    expected = np.zeros(shape)
+    for n, c, i, j in np.ndindex(out.shape):
+        window = x[n, c, i * kernel[0]:(i + 1) * kernel[0], j * kernel[1]:(j + 1) * kernel[1]]
+        row, column = np.unravel_index(np.argmax(window), window.shape)
+        expected[n, c, i * kernel[0] + row, j * kernel[1] + column] += 1.0
+    assert np.array_equal(tensor.grad, expected)
+    assert gradcheck(lambda t: max_pool2d(t, kernel, stride=kernel), [x])
+
+
 def test_pool_gradients_pass_gradcheck():
     x = np.random.default_rng(8).permutation(2 * 2 * 5 * 5).reshape(2, 2, 5, 5) / 10.0  # no ties
     assert gradcheck(lambda t: max_pool2d(t, 3, stride=2), [x])

@@ -240,6 +240,19 @@ def test_a_change_to_a_future_token_leaves_every_earlier_output_bit_identical():
         assert not np.allclose(after[:, position], before[:, position])
 
 
+@pytest.mark.parametrize("length", [2, 3, 5])
+def test_short_sequences_are_masked_too(length):
+    """The causal mask for every length above 1, the shortest included (found by ``tito
+    mutate``: a layer that skipped the mask for sequences of 2 passed the test of length 8)."""
+    tinytorch.manual_seed(1)
+    attention = MultiHeadAttention(8, 2)
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((1, length, 8)).astype(np.float32)
+    changed = x.copy()
+    changed[:, -1] += rng.standard_normal((1, 8)).astype(np.float32)
+    assert np.array_equal(attention(Tensor(changed)).data[:, :-1], attention(Tensor(x)).data[:, :-1])
+
+
 def test_without_the_causal_mask_the_future_leaks_in():
     """The control of the test above: the same change moves the earlier outputs."""
     tinytorch.manual_seed(0)

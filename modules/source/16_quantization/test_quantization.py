@@ -220,6 +220,18 @@ def test_a_percentile_observer_averages_the_percentiles_of_its_batches():
     assert (observer.low, observer.high) == (-2.0, 4.0)
 
 
+def test_an_observer_averages_float32_batches_in_float64():
+    """The running mean of float32 batches is kept in float64 (found by ``tito mutate``: an
+    observer that kept NumPy's float32 scalars drifted from the mean in the last digits)."""
+    batches = [np.random.default_rng(seed).standard_normal(1000).astype(np.float32) for seed in range(3)]
+    observer = RangeObserver(percentile=99.0)
+    for batch in batches:
+        observer.observe(Tensor(batch))
+    lows = [float(np.percentile(batch.astype(np.float64), 1.0)) for batch in batches]
+    assert type(observer.low) is float and type(observer.high) is float
+    assert observer.low == pytest.approx(sum(lows) / 3, rel=1e-6)
+
+
 def test_an_observer_without_batches_and_bad_settings_are_refused():
     with pytest.raises(RuntimeError, match="seen no batch"):
         RangeObserver().qparams()
