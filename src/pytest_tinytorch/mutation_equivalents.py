@@ -62,6 +62,32 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
         "never uses its logits (the cache then refills or grows within its capacity): the same "
         "tokens, only a little slower, and no test asserts time",
     ),
+    Equivalent(
+        "08_dataloader:RandomHorizontalFlip.__call__:*:comparison:*", "< -> <= in *",
+        "random() <= p and random() < p differ only when a uniform float64 draw equals p exactly "
+        "(probability about 2**-53 per image): flipping with <= is an equally correct transform",
+    ),
+    Equivalent(
+        "08_dataloader:RandomCrop.__call__:*:constant:*", "0 -> 1",
+        "the mutant pads one extra all-zero image at the end of the batch axis, but the crops are "
+        "taken at windows[np.arange(count), ...], so that image is never read",
+        mutated_line="padded = np.pad(images, ((0, 1), (0, 0), (p, p), (p, p)))",
+    ),
+    Equivalent(
+        "09_spatial:batch_norm2d_backward:*:arithmetic:*", "// -> / in grad.size // grad.shape*",
+        "grad.size is a multiple of grad.shape[1], so the true division gives the same count as a "
+        "float, and dividing a float32 array by a Python float keeps float32 (NumPy 2's weak scalars)",
+    ),
+    Equivalent(
+        "*:constant:*", "1 -> 2",
+        "reshape(-2, ...) is reshape(-1, ...): NumPy reads any negative size as the rest of the elements",
+        mutated_line="*.reshape(-2*",
+    ),
+    Equivalent(
+        "*:constant:*", "1 -> 2",
+        "reshape(..., -2) is reshape(..., -1): NumPy reads any negative size as the rest of the elements",
+        mutated_line="*.reshape(*, -2)*",
+    ),
 )
 
 
