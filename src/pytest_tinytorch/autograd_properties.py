@@ -314,8 +314,10 @@ PER_OP_PROPERTIES = (
 """The per-op properties, each called as ``check(op, case, seed)``."""
 
 
-def run_examples(check, name: str, hypothesis_settings=None, **strategies) -> None:
-    """Check ``check(**example)`` on hypothesis examples drawn from ``strategies``.
+def run_examples(check, name: str, hypothesis_settings=None, **strategies) -> int:
+    """Check ``check(**example)`` on hypothesis examples drawn from ``strategies``; return how
+    many examples it held for (a caller asserts that some did: a strategy that drew nothing
+    would otherwise check nothing).
 
     The hypothesis test is built here and named ``name``, so that its ``Falsifying example``
     note shows the drawn inputs themselves (``vjp_of_mul(case=OpCase(...), seed=0)``), which is
@@ -326,13 +328,15 @@ def run_examples(check, name: str, hypothesis_settings=None, **strategies) -> No
     so there is no smallest example to look for: the examples run without it, and the first
     ``NotImplementedError`` is raised at the end, without minutes of shrinking.
     """
-    unimplemented = []
+    unimplemented, held = [], []
 
     def example(**drawn):
         try:
             check(**drawn)
         except NotImplementedError as error:
             unimplemented.append(error)
+        else:
+            held.append(1)
 
     example.__name__ = example.__qualname__ = name
     test = given(**strategies)(example)
@@ -346,12 +350,14 @@ def run_examples(check, name: str, hypothesis_settings=None, **strategies) -> No
     test()
     if unimplemented:
         raise unimplemented[0]
+    return len(held)
 
 
-def run_property(check, op, hypothesis_settings=None) -> None:
-    """Check ``check(op, case, seed)`` on hypothesis examples of ``op``'s cases."""
+def run_property(check, op, hypothesis_settings=None) -> int:
+    """Check ``check(op, case, seed)`` on hypothesis examples of ``op``'s cases; return how many
+    it held for (``run_examples``)."""
     name = f"{check.__name__.removeprefix('check_')}_of_{op.name}"
-    run_examples(lambda case, seed: check(op, case, seed), name, hypothesis_settings,
+    return run_examples(lambda case, seed: check(op, case, seed), name, hypothesis_settings,
                  case=op.strategy(), seed=seeds())
 
 

@@ -447,10 +447,11 @@ PROPERTIES = _property_table()
 (``Falsifying example: sgd_trajectory(problem=..., hyper={...})``)."""
 
 
-def run_property_examples(name: str, hypothesis_settings=None) -> None:
-    """Check the property ``name`` of ``PROPERTIES`` on hypothesis examples (see
-    ``autograd_properties.run_examples``; ``hypothesis_settings`` overrides the profile)."""
+def run_property_examples(name: str, hypothesis_settings=None) -> int:
+    """Check the property ``name`` of ``PROPERTIES`` on hypothesis examples and return how many
+    it held for (see ``autograd_properties.run_examples``; ``hypothesis_settings`` overrides
+    the profile). A broken implementation raises with the smallest failing example."""
     from pytest_tinytorch.autograd_properties import run_examples
 
     check, strategies = PROPERTIES[name]
-    run_examples(check, name, hypothesis_settings, **strategies)
+    return run_examples(check, name, hypothesis_settings, **strategies)

@@ -6,6 +6,10 @@ strategies in ``pytest_tinytorch.strategies``). When a property fails, hypothesi
 inputs and attaches the smallest failing example to the error (``Falsifying example:
 vjp_of_mul(case=OpCase(...), seed=0)``), which the plugin shows per op in the autograd grade.
 
+Each test asserts that its property held for at least one drawn example (``run_property`` and
+``run_examples`` return how many; a strategy that drew nothing would check nothing); a broken
+autograd raises the smallest counterexample instead (``tests/test_gradcheck_negative_controls.py``).
+
 Every op of modules 01-05 must pass before milestone 2 unlocks (group 05-07). An op declared by
 a later module is graded here too, but in that module's group (``grading_group``), so that
 milestone 2 never waits for later work. Run one op's tests with
@@ -38,42 +42,42 @@ def each_op(ops=OPS):
 # -- per op -----------------------------------------------------------------------------------
 @each_op()
 def test_forward_matches_the_numpy_reference(op):
-    run_property(properties.check_forward, op)
+    assert run_property(properties.check_forward, op)
 
 
 @each_op()
 def test_vjp_matches_finite_differences(op):
-    run_property(properties.check_vjp, op)
+    assert run_property(properties.check_vjp, op)
 
 
 @each_op()
 def test_gradient_has_the_input_shape_and_dtype(op):
-    run_property(properties.check_gradient_shapes, op)
+    assert run_property(properties.check_gradient_shapes, op)
 
 
 @each_op()
 def test_gradient_is_linear_in_the_cotangent(op):
-    run_property(properties.check_linearity, op)
+    assert run_property(properties.check_linearity, op)
 
 
 @each_op()
 def test_backward_twice_accumulates_and_zero_grad_resets(op):
-    run_property(properties.check_backward_twice, op)
+    assert run_property(properties.check_backward_twice, op)
 
 
 @each_op()
 def test_inputs_not_mutated_and_gradients_not_aliased(op):
-    run_property(properties.check_not_mutated_not_aliased, op)
+    assert run_property(properties.check_not_mutated_not_aliased, op)
 
 
 @each_op()
 def test_no_grad_and_detach_record_nothing(op):
-    run_property(properties.check_no_grad_and_detach, op)
+    assert run_property(properties.check_no_grad_and_detach, op)
 
 
 @each_op([op for op in OPS if op.fan_out])
 def test_tensor_used_in_every_slot_accumulates(op):
-    run_property(properties.check_fan_out, op)
+    assert run_property(properties.check_fan_out, op)
 
 
 # -- stability ------------------------------------------------------------------------------
@@ -90,7 +94,7 @@ def extreme_logits(draw):
 
 @pytest.mark.autograd_op("softmax")
 def test_softmax_unchanged_by_a_shift_of_1000():
-    run_examples(
+    assert run_examples(
         lambda case, shift: properties.check_softmax_shift(case.inputs[0], case.params["dim"], shift),
         "softmax_shift", case=softmax_cases(), shift=st.sampled_from([1000.0, -1000.0]),
     )
@@ -98,19 +102,19 @@ def test_softmax_unchanged_by_a_shift_of_1000():
 
 @pytest.mark.autograd_op("cross_entropy")
 def test_cross_entropy_finite_for_logits_of_1000_and_gradient_is_softmax_minus_one_hot():
-    run_examples(lambda case: properties.check_cross_entropy_extreme(*case), "cross_entropy_of_extreme_logits",
-                 case=extreme_logits())
+    assert run_examples(lambda case: properties.check_cross_entropy_extreme(*case),
+                        "cross_entropy_of_extreme_logits", case=extreme_logits())
 
 
 # -- the engine: compositions, fan-out, detach -------------------------------------------------
 def test_random_compositions_obey_the_chain_rule():
-    run_examples(properties.check_composition, "chain_rule", composition=compositions(), seed=seeds())
+    assert run_examples(properties.check_composition, "chain_rule", composition=compositions(), seed=seeds())
 
 
 def test_tensor_used_by_several_ops_accumulates():
-    run_examples(properties.check_used_twice_accumulates, "used_twice",
-                 values=shapes().flatmap(real_arrays), seed=seeds())
+    assert run_examples(properties.check_used_twice_accumulates, "used_twice",
+                        values=shapes().flatmap(real_arrays), seed=seeds())
 
 
 def test_detach_blocks_the_gradient():
-    run_examples(properties.check_detach_blocks_gradient, "detach", values=shapes().flatmap(real_arrays))
+    assert run_examples(properties.check_detach_blocks_gradient, "detach", values=shapes().flatmap(real_arrays))
