@@ -22,6 +22,8 @@ import os
 import subprocess
 import sys
 
+from sgd_step import tinytorch_sgd_step  # benchmarks/sgd_step.py, beside this file
+
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 BATCH, CHANNELS, SIDE, CLASSES, LR = 32, (3, 16, 32), 32, 10, 0.01
@@ -159,23 +161,7 @@ def tinytorch_model():
 
 
 def tinytorch_step_fn(x, y, weights):
-    from tinytorch import Tensor
-    from tinytorch.losses import CrossEntropyLoss
-    from tinytorch.optimizers import SGD
-
-    model = tinytorch_model()
-    model.load_state_dict(dict(zip((name for name, _ in model.named_parameters()), weights)))
-    optimizer, loss_fn = SGD(model.parameters(), lr=LR), CrossEntropyLoss()
-    inputs = Tensor(x)
-
-    def step():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
+    return tinytorch_sgd_step(tinytorch_model(), weights, x, y, LR)
 
 
 # -- PyTorch -----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from sgd_step import tinytorch_sgd_step  # benchmarks/sgd_step.py, beside this file
 from tinytorch.benchmarking import compare
 
 BATCH, SIZES, CLASSES, LR = 128, (784, 256, 128, 10), 10, 0.01
@@ -70,25 +71,11 @@ def numpy_step_fn(x, y, weights):
 
 
 def tinytorch_step_fn(x, y, weights):
-    from tinytorch import Tensor
     from tinytorch.activations import ReLU
     from tinytorch.layers import Linear, Sequential
-    from tinytorch.losses import CrossEntropyLoss
-    from tinytorch.optimizers import SGD
 
     model = Sequential(Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10))
-    model.load_state_dict(dict(zip((name for name, _ in model.named_parameters()), weights)))
-    optimizer, loss_fn = SGD(model.parameters(), lr=LR), CrossEntropyLoss()
-    inputs = Tensor(x)
-
-    def step():
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
+    return tinytorch_sgd_step(model, weights, x, y, LR)
 
 
 def torch_step_fn(x, y, weights):
