@@ -26,6 +26,11 @@ four projections); a container is opened up; a leaf layer of an unknown type is 
 total says so). Work done directly in a container's ``forward`` (a residual ``x + f(x)``, a
 functional ``gelu``) belongs to no layer; ``profile_ops`` sees it.
 
+Layer types of later modules are taught to the profiler where they are defined, never here
+(an earlier module does not import a later one): ``register_layer_type(kind, flops,
+stored_parameters)`` adds a FLOP counter and, for a layer that keeps its weights in plain
+arrays instead of ``Parameter`` tensors (module 16's int8 layers), a counter of those arrays.
+
 ``profile_ops`` is the op-level view: for the duration of a ``with`` block it wraps
 ``Tensor._result`` (every forward op passes through it once) and every backward rule of
 ``tinytorch.autograd.BACKWARD_RULES``, counting calls and time per op type, and puts the
@@ -70,11 +75,60 @@ SOFTMAX_SCORE_FLOPS = ELEMENTWISE_FLOPS[Softmax]
 
 
 # -- size ------------------------------------------------------------------------------------
+STORED_PARAMETERS = []
+"""(layer type, counter(layer) -> (count, bytes)) for layer types that keep weights in plain
+NumPy arrays rather than ``Parameter`` tensors, so that ``parameters()`` cannot see them (module
+16's ``QuantizedLinear`` holds an int8 weight and an int32 bias). Filled by
+``register_layer_type``; first match wins."""
+
+
+def stored_parameters_counter(layer):
+    """The counter of the arrays ``layer`` stores outside its Parameters, or None."""
+    for kind, counter in STORED_PARAMETERS:
+        if isinstance(layer, kind):
+            return counter
+    return None
+
+
+def _children(layer):
+    """(attribute name, sub-layer) of a layer, in the order they were assigned, each once."""
+    seen, children = set(), []
+    for name, value in vars(layer).items():
+        if isinstance(value, (Module, Activation)) and id(value) not in seen:
+            seen.add(id(value))
+            children.append((name, value))
+    return children
+
+
+def _all_layers(model) -> list:
+    """``model`` and every layer inside it, each once."""
+    found, stack, seen = [], [model], set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        found.append(layer)
+        stack.extend(child for _, child in _children(layer))
+    return found
+
+
 def count_parameters(layer) -> tuple[int, int]:
-    """(number of parameters, their bytes) of ``layer`` and everything inside it, each once."""
-    # BEGIN SOLUTION
+    """(number of parameters, their bytes) of ``layer`` and everything inside it, each once:
+    the ``Parameter`` tensors that ``parameters()`` finds, plus, for every layer inside whose
+    type has a ``stored_parameters_counter``, the weights it keeps in plain arrays, at their
+    real size (an int8 weight is 1 byte, not 4)."""
     parameters = layer.parameters() if hasattr(layer, "parameters") else []
-    return (sum(int(p.data.size) for p in parameters), sum(int(p.data.nbytes) for p in parameters))
+    layers = _all_layers(layer) if isinstance(layer, (Module, Activation)) else []
+    # BEGIN SOLUTION
+    count = sum(int(p.data.size) for p in parameters)
+    nbytes = sum(int(p.data.nbytes) for p in parameters)
+    for inner in layers:
+        counter = stored_parameters_counter(inner)
+        if counter is not None:
+            stored_count, stored_bytes = counter(inner)
+            count, nbytes = count + int(stored_count), nbytes + int(stored_bytes)
+    return count, nbytes
     # END SOLUTION
 
 
@@ -191,6 +245,28 @@ FLOP_COUNTERS = [
 """(layer type, counter(layer, input_shape, output_shape) -> FLOPs), first match wins."""
 
 
+def register_layer_type(kind: type, flops, stored_parameters=None) -> None:
+    """Teach the profiler a layer type defined after this module.
+
+    ``flops(layer, input_shape, output_shape) -> int`` counts one call, under this module's
+    convention. ``stored_parameters(layer) -> (count, bytes)``, when given, counts the weights
+    the layer keeps in plain arrays instead of Parameters. The new entries go first, so they
+    win over an entry for a base class; registering a type again replaces its entries.
+    """
+    if not isinstance(kind, type):
+        raise TypeError(f"register_layer_type needs a layer class, e.g. QuantizedLinear; got {kind!r}")
+    if not callable(flops):
+        raise TypeError(f"register_layer_type({kind.__name__}, flops=...): expected a function "
+                        f"flops(layer, input_shape, output_shape) -> int; got {type(flops).__name__}")
+    if stored_parameters is not None and not callable(stored_parameters):
+        raise TypeError(f"register_layer_type({kind.__name__}, stored_parameters=...): expected a function "
+                        f"stored_parameters(layer) -> (count, bytes) or None; got {type(stored_parameters).__name__}")
+    for table, counter in ((FLOP_COUNTERS, flops), (STORED_PARAMETERS, stored_parameters)):
+        table[:] = [(known, known_counter) for known, known_counter in table if known is not kind]
+        if counter is not None:
+            table.insert(0, (kind, counter))
+
+
 def flop_counter(layer):
     """The FLOP counter of ``layer``'s type, or None when its type has none."""
     if isinstance(layer, Dropout):
@@ -215,16 +291,6 @@ class LayerRecord:
     flops: int | None
     activation_bytes: int
     input_bytes: int
-
-
-def _children(layer):
-    """(attribute name, sub-layer) of a layer, in the order they were assigned, each once."""
-    seen, children = set(), []
-    for name, value in vars(layer).items():
-        if isinstance(value, (Module, Activation)) and id(value) not in seen:
-            seen.add(id(value))
-            children.append((name, value))
-    return children
 
 
 def profiled_layers(model, prefix: str = "") -> list:
@@ -358,18 +424,6 @@ def profile_model(model, example) -> ModelProfile:
             object.__setattr__(module, "training", training)
     total, total_bytes = count_parameters(model)
     return ModelProfile(records, total, total_bytes, tuple(_shape(inputs)), _nbytes(inputs))
-
-
-def _all_layers(model) -> list:
-    found, stack, seen = [], [model], set()
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        found.append(layer)
-        stack.extend(child for _, child in _children(layer))
-    return found
 
 
 def _recording_forward(name: str, layer, records: list):
@@ -570,5 +624,6 @@ __all__ = [
     "OpProfile", "OpStats", "TimingSummary", "attention_flops", "avg_pool2d_flops", "batch_norm2d_flops",
     "conv2d_flops", "count_parameters", "elementwise_flops", "flop_counter", "layer_norm_flops",
     "linear_flops", "max_pool2d_flops", "measure_latency", "model_latency", "percentile",
-    "positional_embedding_flops", "profile_model", "profile_ops", "profiled_layers", "summarize",
+    "positional_embedding_flops", "profile_model", "profile_ops", "profiled_layers", "register_layer_type",
+    "STORED_PARAMETERS", "stored_parameters_counter", "summarize",
 ]

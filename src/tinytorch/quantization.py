@@ -36,6 +36,11 @@ float once: ``y = (input_scale * weight_scale) * accumulator``. They are inferen
 the integer weights have no gradient. ``quantize_model`` swaps every ``Linear`` and
 ``Conv2d`` of a copy of a model for its quantized version; ``model_bytes`` counts the bytes
 of the arrays a model really holds.
+
+Module 15's profiler learns the two quantized layers here, through its
+``register_layer_type``: their operations (the same integer multiply-adds as the float layer,
+plus quantizing the input and rescaling the output) and their stored weights at their real
+size (one byte per int8 weight, four per int32 bias).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import numpy as np
 
 from tinytorch.autograd import is_grad_enabled, no_grad
 from tinytorch.layers import Linear, Module
+from tinytorch.profiling import conv2d_flops, linear_flops, register_layer_type
 from tinytorch.spatial import Conv2d, _check_images, _output_size, _show, im2col, pad_images
 from tinytorch.tensor import Tensor, as_tensor
 
@@ -398,6 +404,48 @@ class QuantizedConv2d(_QuantizedLayer):
                 f"stride={_show(self.stride)}, padding={_show(self.padding)}")
 
 
+# -- what the profiler counts ------------------------------------------------------------------------
+QUANTIZE_INPUT_OPS = 6
+"""Operations per input element of a quantized layer's forward: divide by the scale, round, add
+the zero point, clip (two comparisons), and subtract the zero point again in int32 before the
+product. (The casts to int8 and int32 move bytes and are not counted.)"""
+
+FLOAT_FLOP_COUNTERS = {QuantizedLinear: linear_flops, QuantizedConv2d: conv2d_flops}
+"""Module 15's counter of the float layer each quantized layer replaces. The quantized layer
+has the attributes it reads (``in_features``/``out_features``, or ``in_channels`` and
+``kernel_size``, and ``bias``)."""
+
+
+def quantized_layer_flops(layer, input_shape: tuple, output_shape: tuple) -> int:
+    """Operations of one forward pass of a ``QuantizedLinear`` or ``QuantizedConv2d``, integer
+    and float alike, under module 15's convention (a multiply-add is 2):
+
+    - quantizing the input: ``QUANTIZE_INPUT_OPS`` per input element;
+    - the int32 multiply-adds and the bias: exactly the float layer's FLOPs (same shapes,
+      same products, in integers);
+    - the rescale of the accumulator to float: one multiply per output element.
+    """
+    float_flops = FLOAT_FLOP_COUNTERS[type(layer)]
+    # BEGIN SOLUTION
+    inputs, outputs = int(np.prod(input_shape)), int(np.prod(output_shape))
+    return QUANTIZE_INPUT_OPS * inputs + float_flops(layer, input_shape, output_shape) + outputs
+    # END SOLUTION
+
+
+def quantized_stored_parameters(layer) -> tuple[int, int]:
+    """(weights and biases, their bytes) of a quantized layer: the int8 weight (1 byte each) and
+    the int32 bias (4 bytes each), as many numbers as the float layer had. The scales and zero
+    points are the mapping, not parameters: ``model_bytes`` counts them."""
+    arrays = [layer.weight] if layer.bias is None else [layer.weight, layer.bias]
+    # BEGIN SOLUTION
+    return sum(int(array.size) for array in arrays), sum(int(array.nbytes) for array in arrays)
+    # END SOLUTION
+
+
+register_layer_type(QuantizedLinear, quantized_layer_flops, quantized_stored_parameters)
+register_layer_type(QuantizedConv2d, quantized_layer_flops, quantized_stored_parameters)
+
+
 # -- whole models ------------------------------------------------------------------------------------
 QUANTIZED_VERSIONS = {Linear: QuantizedLinear, Conv2d: QuantizedConv2d}
 
@@ -502,7 +550,7 @@ def model_bytes(model: Module) -> int:
 
 
 __all__ = [
-    "INT8_MAX", "INT8_MIN", "QuantParams", "QuantizedConv2d", "QuantizedLinear", "RangeObserver",
+    "INT8_MAX", "INT8_MIN", "QUANTIZE_INPUT_OPS", "QuantParams", "QuantizedConv2d", "QuantizedLinear", "RangeObserver",
     "SYMMETRIC_MIN", "compute_qparams", "dequantize", "integer_matmul", "model_bytes", "quantize",
-    "quantize_model", "tensor_range",
+    "quantize_model", "quantized_layer_flops", "quantized_stored_parameters", "tensor_range",
 ]

@@ -15,6 +15,7 @@ from tinytorch.activations import ReLU
 from tinytorch.attention import MultiHeadAttention
 from tinytorch.autograd import BACKWARD_RULES
 from tinytorch.layers import Flatten, Linear, Module, Sequential
+from tinytorch import profiling
 from tinytorch.profiling import (
     count_parameters,
     measure_latency,
@@ -22,6 +23,7 @@ from tinytorch.profiling import (
     percentile,
     profile_model,
     profile_ops,
+    register_layer_type,
     summarize,
 )
 from tinytorch.spatial import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
@@ -133,6 +135,62 @@ def test_a_layer_of_unknown_type_is_reported_as_not_counted():
     assert profile.total_flops == 2 * 4 * 2 * 3 + 12
     assert "not counted" in profile.table().splitlines()[3]
     assert "(not counted: 1)" in profile.table()
+
+
+class ByteScaler(Module):
+    """A layer of a 'later module': it keeps its weight in a plain int8 array, not a Parameter."""
+
+    def __init__(self, features):
+        super().__init__()
+        self.weight = np.ones(features, dtype=np.int8)
+        self.bias = np.zeros(features, dtype=np.int32)
+
+    def forward(self, x):
+        return x * 2.0
+
+
+@pytest.fixture
+def registry():
+    """The profiler's tables as they were, put back after the test."""
+    flop_counters, stored = list(profiling.FLOP_COUNTERS), list(profiling.STORED_PARAMETERS)
+    yield
+    profiling.FLOP_COUNTERS[:] = flop_counters
+    profiling.STORED_PARAMETERS[:] = stored
+
+
+def test_a_registered_layer_type_is_counted_with_its_stored_weights(registry):
+    model = Sequential(Linear(2, 3), ByteScaler(3), Doubler())
+    assert count_parameters(model) == (9, 36)  # ByteScaler's arrays are invisible to parameters()
+    register_layer_type(ByteScaler, lambda layer, i, o: 3 * int(np.prod(o)),
+                        lambda layer: (layer.weight.size + layer.bias.size, layer.weight.nbytes + layer.bias.nbytes))
+    register_layer_type(Doubler, lambda layer, i, o: int(np.prod(o)))
+    profile = profile_model(model, (4, 2))
+    assert profile.uncounted == []
+    assert [r.flops for r in profile.records] == [2 * 4 * 2 * 3 + 12, 3 * 12, 12]
+    assert (profile.records[1].parameters, profile.records[1].parameter_bytes) == (6, 3 * 1 + 3 * 4)
+    assert (profile.total_parameters, profile.total_parameter_bytes) == (9 + 6, 36 + 15)
+    assert count_parameters(Sequential(model, ByteScaler(5))) == (9 + 6 + 10, 36 + 15 + 25)  # each layer once
+    register_layer_type(ByteScaler, lambda layer, i, o: 0)  # again: replaces, without stored weights
+    assert sum(kind is ByteScaler for kind, _ in profiling.FLOP_COUNTERS) == 1
+    assert profile_model(model, (4, 2)).records[1].flops == 0 and count_parameters(model) == (9, 36)
+
+
+def test_a_registration_goes_first_so_a_subclass_beats_its_base(registry):
+    class CheapLinear(Linear):
+        pass
+
+    register_layer_type(CheapLinear, lambda layer, i, o: 1)
+    assert profile_model(Sequential(CheapLinear(2, 3), Linear(3, 1)), (4, 2)).total_flops == 1 + 2 * 4 * 3 + 4
+
+
+def test_a_bad_registration_says_what_was_expected(registry):
+    with pytest.raises(TypeError, match="needs a layer class"):
+        register_layer_type(ByteScaler(2), lambda layer, i, o: 0)
+    with pytest.raises(TypeError, match=r"flops\(layer, input_shape, output_shape\) -> int; got int"):
+        register_layer_type(ByteScaler, 3)
+    with pytest.raises(TypeError, match=r"stored_parameters\(layer\) -> \(count, bytes\) or None; got str"):
+        register_layer_type(ByteScaler, lambda layer, i, o: 0, "weights")
+    assert all(kind is not ByteScaler for kind, _ in profiling.FLOP_COUNTERS)
 
 
 def test_profiling_restores_modes_and_moves_no_running_statistic():
