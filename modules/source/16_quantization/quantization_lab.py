@@ -18,6 +18,7 @@
 # `TODO (16_quantization)` blocks). This lab maps floats to int8 and back by hand, shows why
 # per-channel scales and percentile ranges exist, then trains the milestone 2 MLP on the
 # bundled digits, quantizes it and measures what changed: bytes, accuracy, agreement and time.
+# The last section does the same to the milestone 3 CNN (your milestone 3 notebook trains it).
 # Every number below is printed by the code above it. The tests are the judge:
 # `pytest modules/source/16_quantization`.
 
@@ -38,6 +39,7 @@ from tinytorch.datasets import load_digits
 from tinytorch.layers import Linear, Sequential
 from tinytorch.losses import CrossEntropyLoss
 from tinytorch.optimizers import Adam, CosineAnnealingLR
+from tinytorch.profiling import profile_model
 from tinytorch.quantization import (
     QuantizedLinear,
     compute_qparams,
@@ -210,3 +212,73 @@ print(f"{len(X_test)} images through the MLP, medians of 30 alternating runs: fl
 # **Try it.** Quantize with `per_channel=False` and only one calibration batch of 4 images:
 # how far does the accuracy fall? Then give the MLP a first layer of 1024 hidden units and
 # compare the bytes ratio with the one above: why does it approach 4?
+
+# %% [markdown]
+# ## 6. The milestone 3 CNN
+#
+# The same steps on a convolutional network: milestone 3's deliverable run (its `CNN` with 8
+# and 16 filters, 3,818 parameters, trained by its `train_cnn` on the shifted digits: Adam at
+# 5e-3 with a cosine schedule, 10 epochs of batches of 32 with shifts, seed 0). The code comes
+# from your milestone 3 notebook (`load_milestone("cnn")`, the reference solution in the
+# instructor's repository), so finish that first. Calibration: 8 batches of 32 training images.
+
+# %%
+from pytest_tinytorch.milestone_code import load_milestone
+
+cnn = load_milestone("cnn")
+cnn_data = cnn.load_data()
+settings = cnn.DELIVERABLE
+tinytorch.manual_seed(settings["seed"])
+cnn_model = cnn.make_model(cnn_data, settings["channels"])
+start = time.perf_counter()
+cnn.train_cnn(cnn_model, cnn_data, epochs=settings["epochs"], lr=settings["lr"], batch_size=settings["batch_size"],
+              seed=settings["seed"])
+print(f"trained in {time.perf_counter() - start:.1f} s")
+cnn_calibration = [Tensor(cnn_data["X_train"][i:i + 32]) for i in range(0, 256, 32)]
+cnn_quantized = quantize_model(cnn_model, cnn_calibration)
+print(cnn_quantized)
+cnn_test, cnn_labels = Tensor(cnn_data["X_test"]), cnn_data["y_test"]
+with no_grad():
+    cnn_float_logits = cnn_model(cnn_test).data
+cnn_int8_logits = cnn_quantized(cnn_test).data
+cnn_float_accuracy, cnn_int8_accuracy = accuracy(cnn_float_logits, cnn_labels), accuracy(cnn_int8_logits, cnn_labels)
+print(f"test accuracy ({len(cnn_labels)} images): float32 {100 * cnn_float_accuracy:.2f}%, "
+      f"int8 {100 * cnn_int8_accuracy:.2f}% (change {100 * (cnn_int8_accuracy - cnn_float_accuracy):+.2f} points); "
+      f"same prediction for {100 * np.mean(cnn_float_logits.argmax(1) == cnn_int8_logits.argmax(1)):.2f}% of the "
+      f"images; largest logit difference {np.abs(cnn_int8_logits - cnn_float_logits).max():.4f} "
+      f"(logits span {np.ptp(cnn_float_logits):.1f})")
+for per_channel in (True, False):
+    for percentile in (None, 99.9):
+        variant = quantize_model(cnn_model, cnn_calibration, per_channel=per_channel, percentile=percentile)
+        logits = variant(cnn_test).data
+        print(f"per_channel={per_channel!s:<5} percentile={percentile!s:<5}: test accuracy "
+              f"{100 * accuracy(logits, cnn_labels):.2f}%, mean |logit error| "
+              f"{np.abs(logits - cnn_float_logits).mean():.4f}")
+
+# %% [markdown]
+# **Bytes, FLOPs and time.** Module 15's profiler counts the quantized layers too (this module
+# registers them): the same multiply-adds as the float layers, in int32, plus quantizing
+# each layer's input and rescaling its output. Times: medians of 30 alternating runs.
+
+# %%
+cnn_float_bytes, cnn_int8_bytes = model_bytes(cnn_model), model_bytes(cnn_quantized)
+cnn_layers = [layer for layer in cnn_quantized.layers.layers if hasattr(layer, "weight_params")]
+cnn_weights = sum(layer.weight.nbytes for layer in cnn_layers)
+cnn_float_weights = sum(layer.weight.data.nbytes for layer in cnn_model.layers.layers if hasattr(layer, "weight"))
+print(f"float32 model: {cnn_float_bytes:,} bytes; int8 model: {cnn_int8_bytes:,} bytes = {cnn_weights:,} int8 "
+      f"weights + {sum(layer.bias.nbytes for layer in cnn_layers):,} int32 bias + "
+      f"{sum(layer.weight_params.nbytes + layer.input_params.nbytes for layer in cnn_layers):,} scales and zero "
+      f"points; {cnn_float_bytes / cnn_int8_bytes:.2f}x smaller, the weights alone "
+      f"{cnn_float_weights / cnn_weights:.1f}x")
+for name, network in (("float32", cnn_model), ("int8", cnn_quantized)):
+    profile = profile_model(network, (1, 1, 16, 16))
+    print(f"{name}: {profile.total_parameters:,} parameters in {profile.total_parameter_bytes:,} bytes, "
+          f"{profile.total_flops:,} FLOPs per image, not counted: {profile.uncounted or 'none'}")
+for batch_size in (1, 64):
+    images = Tensor(cnn_data["X_test"][:batch_size])
+    with no_grad():
+        medians = interleaved_medians_ms({"float32": lambda: cnn_model(images),
+                                          "int8": lambda: cnn_quantized(images)}, rounds=30)
+    print(f"batch {batch_size}: float32 {medians['float32']:.3f} ms, int8 {medians['int8']:.3f} ms "
+          f"({medians['int8'] / medians['float32']:.1f}x the float time)")
+print(f"load average {os.getloadavg()[0]:.2f} (1 min)")
