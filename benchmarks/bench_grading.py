@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_tinytorch.grading import Limits, grade_submissions
-from pytest_tinytorch.release import release
+from pytest_tinytorch.course.grading import Limits, grade_submissions
+from pytest_tinytorch.course.release import release
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

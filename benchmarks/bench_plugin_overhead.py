@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.fingerprint import Fingerprinter, default_source_roots
-from pytest_tinytorch.gating import Course
-from pytest_tinytorch.membership import TestIndex
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.plugin.fingerprint import Fingerprinter, default_source_roots
+from pytest_tinytorch.plugin.gating import Course
+from pytest_tinytorch.plugin.membership import TestIndex
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 FILES, TESTS_PER_FILE = 20, 100

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 COURSE_CONFTEST = '''
-from pytest_tinytorch.curriculum import Group, Milestone, Module
+from pytest_tinytorch.plugin.curriculum import Group, Milestone, Module
 
 
 def pytest_tinytorch_modify_curriculum(curriculum, config):

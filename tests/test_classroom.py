@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.classroom import (
+from pytest_tinytorch.course.classroom import (
     WORKFLOW_PATH, ClassroomError, emit_yaml, init, runner_result, workflow,
 )
-from pytest_tinytorch.cli import build_parser, main
-from pytest_tinytorch.curriculum import default_curriculum
+from pytest_tinytorch.course.cli import build_parser, main
+from pytest_tinytorch.plugin.curriculum import default_curriculum
 from test_grading_submissions import edition, instructor  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not hasattr(plugin, "pytest_addoption"), reason="needs the plugin (not landed yet)")
@@ -153,7 +153,7 @@ def test_every_command_of_the_workflow_exists(editions):
         ["python", "-m", "pip"], ["python", "-m", "pytest"], ["tito", "classroom", "points"], ["python", "-m", "pytest"]]
     assert lines[0] == ["python", "-m", "pip", "install", "-e", "."]  # an edition keeps the course's pyproject:
     pyproject = (REPOSITORY / "pyproject.toml").read_text()
-    assert 'tito = "pytest_tinytorch.cli:main"' in pyproject and 'tinytorch = "pytest_tinytorch.plugin"' in pyproject
+    assert 'tito = "pytest_tinytorch.course.cli:main"' in pyproject and 'tinytorch = "pytest_tinytorch.plugin"' in pyproject
     for line in lines:
         if line[0] == "tito":
             build_parser().parse_args(line[1:])  # exits 2 on an unknown command or option

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinytorch.cli import main
-from pytest_tinytorch.curriculum import CurriculumError, default_curriculum
+from pytest_tinytorch.course.cli import main
+from pytest_tinytorch.plugin.curriculum import CurriculumError, default_curriculum
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def test_release_into_the_folder_that_holds_the_repository_is_refused(tmp_path, 
 
 def test_the_console_script_is_installed_and_runs():
     tito = shutil.which("tito")
-    command = [tito] if tito else [sys.executable, "-m", "pytest_tinytorch.cli"]
+    command = [tito] if tito else [sys.executable, "-m", "pytest_tinytorch.course.cli"]
     completed = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0
     assert "milestone" in completed.stdout and "grade" in completed.stdout

@@ -12,8 +12,8 @@ import jupytext
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.cli import main, sync_notebook
-from pytest_tinytorch.release import release
+from pytest_tinytorch.course.cli import main, sync_notebook
+from pytest_tinytorch.course.release import release
 from test_grading_submissions import SOLUTION, STARTER, instructor  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(not hasattr(plugin, "pytest_addoption"), reason="needs the plugin (not landed yet)")

@@ -9,9 +9,9 @@ wrapped rule is the reference solution's, so no solution line is repeated here.
 import numpy as np
 
 import tinytorch.autograd as autograd
-from pytest_tinytorch import autograd_properties as properties
-from pytest_tinytorch.broken_autograd import RULE_DEFECTS
-from pytest_tinytorch.op_registry import get_op
+from pytest_tinytorch.grader import autograd_properties as properties
+from pytest_tinytorch.grader.broken_autograd import RULE_DEFECTS
+from pytest_tinytorch.grader.op_registry import get_op
 from test_gradcheck_negative_controls import grader_failure
 from test_gradcheck_spatial_controls import GRADIENT_PROPERTIES, assert_caught_by_gradcheck, install_rule
 from tinytorch import Tensor, embeddings
@@ -92,7 +92,7 @@ def test_embedding_cases_are_valid_and_repeat_ids():
     third leave a row unread."""
     from hypothesis import HealthCheck, given, settings
 
-    from pytest_tinytorch.strategies import MAX_EMBEDDING_ROWS, SMALL_READ_VALUE, embedding_cases
+    from pytest_tinytorch.grader.strategies import MAX_EMBEDDING_ROWS, SMALL_READ_VALUE, embedding_cases
 
     seen = {"repeated": 0, "unread rows": 0, "examples": 0}
 

@@ -20,7 +20,7 @@ def run_grader_with(pytester, installer: str, *selection: str):
     pytester.makepyfile(install_broken_autograd=textwrap.dedent(f"""
         import contextlib
 
-        from pytest_tinytorch.broken_autograd import broken_engine, broken_rule
+        from pytest_tinytorch.grader.broken_autograd import broken_engine, broken_rule
 
         BROKEN = {installer}
 
@@ -45,7 +45,7 @@ def test_a_wrong_sign_in_mul_fails_mul_only_with_the_smallest_example(pytester):
 
 def test_an_engine_that_forgets_to_unbroadcast_fails_the_broadcasting_ops(pytester):
     result = run_grader_with(pytester, 'broken_engine("forgets to undo broadcasting")', "-k", "shape_and_dtype")
-    from pytest_tinytorch.op_registry import registered_ops
+    from pytest_tinytorch.grader.op_registry import registered_ops
 
     result.assert_outcomes(failed=4, passed=len(registered_ops()) - 4)
     for op in ("add", "matmul", "mul", "pow"):

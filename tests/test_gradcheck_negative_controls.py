@@ -1,7 +1,7 @@
 """Negative controls: the autograd grader must catch every deliberately broken autograd.
 
-Each control installs one defect from ``pytest_tinytorch.broken_autograd`` into the real
-library, runs the grader's properties (``pytest_tinytorch.autograd_properties``, the same
+Each control installs one defect from ``pytest_tinytorch.grader.broken_autograd`` into the real
+library, runs the grader's properties (``pytest_tinytorch.grader.autograd_properties``, the same
 functions the integration tests call, with the same strategies and the current profile's
 number of examples) and fails if none of them notices. These are tests *of the grader*, so
 they live here and not in integration group 05-07.
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from pytest_tinytorch import autograd_properties as properties
-from pytest_tinytorch.broken_autograd import FORWARD_DEFECTS, RULE_DEFECTS, broken_engine, broken_forward, broken_rule
-from pytest_tinytorch.op_registry import get_op, registered_ops
-from pytest_tinytorch.outcomes import minimal_examples
-from pytest_tinytorch.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
+from pytest_tinytorch.grader import autograd_properties as properties
+from pytest_tinytorch.grader.broken_autograd import FORWARD_DEFECTS, RULE_DEFECTS, broken_engine, broken_forward, broken_rule
+from pytest_tinytorch.grader.op_registry import get_op, registered_ops
+from pytest_tinytorch.plugin.outcomes import minimal_examples
+from pytest_tinytorch.grader.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
 from tinytorch.autograd import gradcheck
 
 OPS = registered_ops()
@@ -155,7 +155,7 @@ def test_engine_properties_catch_overwritten_fan_out():
 
 
 def test_every_engine_control_is_caught_somewhere():
-    from pytest_tinytorch.broken_autograd import ENGINE_DEFECTS
+    from pytest_tinytorch.grader.broken_autograd import ENGINE_DEFECTS
 
     assert sorted(ENGINE_DEFECTS) == sorted(control[0] for control in ENGINE_CONTROLS)
 

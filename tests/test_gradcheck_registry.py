@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from pytest_tinytorch import op_registry
-from pytest_tinytorch.op_registry import RegistryError, get_op, register_op, registered_ops, unregistered_ops
-from pytest_tinytorch.strategies import elementwise_cases
+from pytest_tinytorch.grader import op_registry
+from pytest_tinytorch.grader.op_registry import RegistryError, get_op, register_op, registered_ops, unregistered_ops
+from pytest_tinytorch.grader.strategies import elementwise_cases
 from tinytorch.autograd import BACKWARD_RULES, backward_rule
 
 CORE_OPS = {
@@ -19,7 +19,7 @@ CORE_OPS = {
 def test_every_op_with_a_backward_rule_is_registered():
     assert unregistered_ops() == [], (
         "these ops have a backward rule but no grader declaration; declare them in "
-        "src/pytest_tinytorch/graded_ops/<module>.py (see docs/autograd-grading.md)"
+        "src/pytest_tinytorch/grader/graded_ops/<module>.py (see docs/autograd-grading.md)"
     )
 
 
@@ -102,7 +102,7 @@ def test_every_registered_op_has_a_reference_and_the_elementwise_ones_agree_with
 
 
 def test_the_module_must_be_a_curriculum_module():
-    from pytest_tinytorch.curriculum import CurriculumError
+    from pytest_tinytorch.plugin.curriculum import CurriculumError
 
     with pytest.raises(CurriculumError, match="unknown module 'convolutions'; expected one of: 01_tensor"):
         register_op("nothing", abs, arity=1, cases=elementwise_cases(), domain="real", module="convolutions",

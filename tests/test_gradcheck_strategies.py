@@ -9,7 +9,7 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from pytest_tinytorch import strategies as s
+from pytest_tinytorch.grader import strategies as s
 
 FEW = settings(max_examples=40, database=None, deadline=None, derandomize=True)
 

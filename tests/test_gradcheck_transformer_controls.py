@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import tinytorch.autograd as autograd
-from pytest_tinytorch import autograd_properties as properties
-from pytest_tinytorch.op_registry import get_op
+from pytest_tinytorch.grader import autograd_properties as properties
+from pytest_tinytorch.grader.op_registry import get_op
 from test_gradcheck_negative_controls import grader_failure
 from tinytorch import Tensor, transformers
 from tinytorch.gradcheck import GradcheckError

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pytest_tinytorch.broken_autograd import broken_engine, broken_rule
+from pytest_tinytorch.grader.broken_autograd import broken_engine, broken_rule
 from tinytorch import Tensor
 from tinytorch.autograd import BACKWARD_RULES, gradcheck
 from tinytorch.gradcheck import ATOL, EPS, RTOL, GradcheckError, random_cotangent

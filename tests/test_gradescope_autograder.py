@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.cli import main
-from pytest_tinytorch.gradescope_autograder import (
+from pytest_tinytorch.course.cli import main
+from pytest_tinytorch.course.gradescope_autograder import (
     PYTHON_VARIABLE, ROOT_VARIABLE, AutograderError, build_autograder, find_submission, unpack,
 )
-from pytest_tinytorch.grading import Limits
+from pytest_tinytorch.course.grading import Limits
 from test_grading_submissions import SOLUTION, edition, instructor, with_library_line, write  # noqa: F401
 from test_submission_scan import REPORT_PATCH
 
@@ -140,7 +140,7 @@ def test_the_archive_holds_tests_and_plugin_but_no_solution(archive):
         tensor = bundle.read("course/src/tinytorch/tensor.py").decode()
         integration = bundle.read("course/modules/tests/integration/test_modules_01_04.py").decode()
         modes = {info.filename: (info.external_attr >> 16) & 0o777 for info in bundle.infolist()}
-    assert {"setup.sh", "run_autograder", "course/pyproject.toml", "course/src/pytest_tinytorch/grading.py",
+    assert {"setup.sh", "run_autograder", "course/pyproject.toml", "course/src/pytest_tinytorch/course/grading.py",
             "course/milestones/01_perceptron/test_perceptron.py",
             "course/milestones/01_perceptron/perceptron_milestone.py"} <= names
     assert not any(name.endswith("_solution.py") for name in names)
@@ -357,10 +357,10 @@ def test_stored_probe_answers_are_the_references_and_vanish_once_read(tmp_path):
     (here computed from this repository's library), and taking one deletes them all."""
     import numpy as np
 
-    from pytest_tinytorch.curriculum import default_curriculum
-    from pytest_tinytorch.gradescope_autograder import take_probe_answers, write_probe_answers
-    from pytest_tinytorch.grading import probed_groups
-    from pytest_tinytorch.probes import compute_answers, probes_for_groups
+    from pytest_tinytorch.plugin.curriculum import default_curriculum
+    from pytest_tinytorch.course.gradescope_autograder import take_probe_answers, write_probe_answers
+    from pytest_tinytorch.course.grading import probed_groups
+    from pytest_tinytorch.course.probes import compute_answers, probes_for_groups
 
     repository = Path(__file__).resolve().parents[1]
     curriculum = default_curriculum()

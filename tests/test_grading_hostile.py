@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.grading import Limits, answers_from_child, grade_submissions
-from pytest_tinytorch.probes import PROBES, Verdict, compute_answers, judge, read_answers, write_answers
-from pytest_tinytorch.release import release
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.course.grading import Limits, answers_from_child, grade_submissions
+from pytest_tinytorch.course.probes import PROBES, Verdict, compute_answers, judge, read_answers, write_answers
+from pytest_tinytorch.course.release import release
 from test_grading_submissions import MILESTONE_TESTS, PYPROJECT, SOLUTION, STARTER, write
 from test_submission_scan import REPORT_PATCH
 

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_tinytorch.grading import Limits, grading_environment, read_outcomes, run_isolated
+from pytest_tinytorch.course.grading import Limits, grading_environment, read_outcomes, run_isolated
 
 
 def run(tmp_path: Path, code: str, limits: Limits):

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.cli import main
-from pytest_tinytorch.grading import Limits, grade_submissions
-from pytest_tinytorch.release import release
+from pytest_tinytorch.course.cli import main
+from pytest_tinytorch.course.grading import Limits, grade_submissions
+from pytest_tinytorch.course.release import release
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 

@@ -3,8 +3,8 @@
 import os
 from pathlib import Path
 
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.grading import prepare_tree, submission_problem, tampered_files
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.course.grading import prepare_tree, submission_problem, tampered_files
 
 CURRICULUM = default_curriculum()
 

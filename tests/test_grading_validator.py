@@ -3,9 +3,9 @@
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.curriculum import CurriculumError
-from pytest_tinytorch.grading import Limits
-from pytest_tinytorch.validator import MilestoneValidator
+from pytest_tinytorch.plugin.curriculum import CurriculumError
+from pytest_tinytorch.course.grading import Limits
+from pytest_tinytorch.course.validator import MilestoneValidator
 from test_grading_submissions import edition, instructor  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(not hasattr(plugin, "pytest_addoption"), reason="needs the plugin (not landed yet)")

@@ -1,4 +1,4 @@
-"""pytest_tinytorch.milestone_code: which file a milestone's tests grade, and the plot check."""
+"""pytest_tinytorch.course.milestone_code: which file a milestone's tests grade, and the plot check."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pytest_tinytorch import milestone_code
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.milestone_code import (
+from pytest_tinytorch.course import milestone_code
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.course.milestone_code import (
     MilestoneCodeError, assert_png_has_content, import_notebook, load_milestone, milestone_file,
     starter_from_solution,
 )

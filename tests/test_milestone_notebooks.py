@@ -18,8 +18,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from pytest_tinytorch.curriculum import RUBRIC_TITLES, default_curriculum
-from pytest_tinytorch.milestone_code import import_notebook, milestone_directory, starter_from_solution
+from pytest_tinytorch.plugin.curriculum import RUBRIC_TITLES, default_curriculum
+from pytest_tinytorch.course.milestone_code import import_notebook, milestone_directory, starter_from_solution
 
 NOTEBOOK_MILESTONES = ("perceptron", "mlp", "cnn", "tinygpt", "systems")
 """Milestones whose starters this file checks (add later milestones as they adopt the template)."""
@@ -165,7 +165,7 @@ def test_the_systems_starter_work_is_a_todo():
 
 
 def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tmp_path):
-    from pytest_tinytorch.milestone_code import load_milestone
+    from pytest_tinytorch.course.milestone_code import load_milestone
 
     mlp = load_milestone("mlp")
     monkeypatch.setenv("TINYTORCH_DATA", str(tmp_path))
@@ -185,7 +185,7 @@ def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tm
 
 
 def test_cnn_data_is_standardized_shifted_digits_unless_cifar10_is_asked_for(monkeypatch):
-    from pytest_tinytorch.milestone_code import load_milestone
+    from pytest_tinytorch.course.milestone_code import load_milestone
 
     cnn = load_milestone("cnn")
     data = cnn.load_data()

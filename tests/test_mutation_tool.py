@@ -1,4 +1,4 @@
-"""Tests of ``tito mutate`` (pytest_tinytorch.mutation): operators, block restriction, the runner.
+"""Tests of ``tito mutate`` (pytest_tinytorch.course.mutation): operators, block restriction, the runner.
 
 The operators are checked on small snippets, with the exact mutated source. The runner runs on a
 tiny synthetic repository whose four functions have one mutant each, with a known fate:
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinytorch import cli, mutation, mutation_equivalents
-from pytest_tinytorch.mutation import (
+from pytest_tinytorch.course import cli, mutation, mutation_equivalents
+from pytest_tinytorch.course.mutation import (
     KEPT, KILLED, LOCKED, LOST, SCORES_NOTHING, SURVIVED, UNLOCKED, MutationError, RepositoryCopy,
     find_mutants, mutant_from_replacement, mutants_of_source, run_mutant, run_mutants, module_test_plans,
 )
@@ -294,7 +294,7 @@ def write_synthetic_repository(root: Path) -> Path:
              "src/tinytorch/__init__.py": "", "src/tinytorch/tensor.py": LIBRARY, **TESTS,
              "README.md": "not copied\n",
              # a tooling test that looks a milestone up, which a marker scan takes for a marker
-             "tests/test_tooling.py": "from pytest_tinytorch.curriculum import default_curriculum\n\n"
+             "tests/test_tooling.py": "from pytest_tinytorch.plugin.curriculum import default_curriculum\n\n"
                                       "PERCEPTRON = default_curriculum().milestone('perceptron')\n"}
     for relative, text in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 import tinytorch.optimizers as optimizers
 import tinytorch.training as training
-from pytest_tinytorch.optimizer_properties import PROPERTIES, run_property_examples
+from pytest_tinytorch.grader.optimizer_properties import PROPERTIES, run_property_examples
 
 NO_SHRINKING = settings(
     max_examples=settings.default.max_examples, derandomize=True, database=None, deadline=None,

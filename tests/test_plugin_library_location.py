@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pytest_tinytorch.fingerprint import foreign_library
+from pytest_tinytorch.plugin.fingerprint import foreign_library
 
 pytest_plugins = ["pytester"]
 

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_tinytorch.badge import badge_color
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.fingerprint import Fingerprinter
-from pytest_tinytorch.gradescope import gradescope_results
-from pytest_tinytorch.membership import TestIndex, marker_calls
-from pytest_tinytorch.outcomes import RunRecorder
-from pytest_tinytorch.state import ProgressState, StateStore, read_progress, state_path
+from pytest_tinytorch.plugin.badge import badge_color
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.plugin.fingerprint import Fingerprinter
+from pytest_tinytorch.course.gradescope import gradescope_results
+from pytest_tinytorch.plugin.membership import TestIndex, marker_calls
+from pytest_tinytorch.plugin.outcomes import RunRecorder
+from pytest_tinytorch.plugin.state import ProgressState, StateStore, read_progress, state_path
 
 
 def test_fingerprint_hashes_contents_not_modification_times(tmp_path):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pytest_tinytorch.state import read_progress
+from pytest_tinytorch.plugin.state import read_progress
 
 pytest_plugins = ["pytester"]
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_tinytorch.rerun import Progress, ProgressPrinter
+from pytest_tinytorch.plugin.rerun import Progress, ProgressPrinter
 
 pytest_plugins = ["pytester"]
 
@@ -118,7 +118,7 @@ def test_a_keyword_run_re_runs_gates_only_when_it_selects_a_milestone_test(cours
 
 
 def test_re_runs_use_workers_only_when_the_last_records_promise_enough_work(monkeypatch):
-    from pytest_tinytorch.rerun import PARALLEL_WORTH_IT, worker_count
+    from pytest_tinytorch.plugin.rerun import PARALLEL_WORTH_IT, worker_count
 
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)

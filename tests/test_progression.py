@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from pytest_tinytorch import plugin
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.membership import TestIndex, unit_key
-from pytest_tinytorch.release import release
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.plugin.membership import TestIndex, unit_key
+from pytest_tinytorch.course.release import release
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 CURRICULUM = default_curriculum()
@@ -83,7 +83,7 @@ def test_a_subprocess_imports_the_edition_not_the_editable_install(fresh_edition
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == [
         str(fresh_edition / "src/tinytorch/__init__.py"),
-        str(fresh_edition / "src/pytest_tinytorch/plugin.py"),
+        str(fresh_edition / "src/pytest_tinytorch/plugin/__init__.py"),
     ]
 
 

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.release import (
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.course.release import (
     ReleaseError,
     find_solution_blocks,
     module_key_for,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinytorch.release import (
+from pytest_tinytorch.course.release import (
     EDITION_FILE,
     ReleaseError,
     release,
@@ -231,7 +231,7 @@ def test_a_failed_overwrite_leaves_the_old_edition_intact_and_no_partial_folder(
     out = tmp_path / "edition"
     release(source_repo, out, solutions_through=4)
     before = snapshot(out)
-    from pytest_tinytorch import release as release_module
+    from pytest_tinytorch.course import release as release_module
 
     def fail(*args, **kwargs):
         raise OSError("disk full")

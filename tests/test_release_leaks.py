@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinytorch.release import (
+from pytest_tinytorch.course.release import (
     find_solution_blocks,
     release,
     repository_files,

@@ -78,8 +78,8 @@ def test_paths_named_in_the_docs_exist():
     """Planned curriculum folders, generated files and (in a student edition) the files a
     release leaves out (solutions, instructor tooling, hidden test files) may be named without
     existing; nothing else."""
-    from pytest_tinytorch.curriculum import default_curriculum
-    from pytest_tinytorch.release import (
+    from pytest_tinytorch.plugin.curriculum import default_curriculum
+    from pytest_tinytorch.course.release import (
         EDITION_FILE, GENERATED_GLOBS, INSTRUCTOR_ONLY_GLOBS, MILESTONE_SOLUTION_GLOB, is_test_file,
     )
 
@@ -128,7 +128,7 @@ def test_no_reference_to_the_design_and_benchmark_documents_that_do_not_exist():
 def test_files_that_tito_generates_are_git_ignored():
     """`tito milestone start`/`submit` write a notebook and a report next to the tracked starter;
     committed by accident they fail the drift test and end up in editions."""
-    from pytest_tinytorch.release import GENERATED_GLOBS
+    from pytest_tinytorch.course.release import GENERATED_GLOBS
 
     ignored = [line.strip() for line in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()]
     assert [pattern for pattern in GENERATED_GLOBS if pattern not in ignored] == []

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from pytest_tinytorch.state import (
+from pytest_tinytorch.plugin.state import (
     ProgressState,
     StateError,
     StateStore,

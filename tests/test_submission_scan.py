@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tinytorch.course_integrity import (
+from pytest_tinytorch.plugin.course_integrity import (
     REPOSITORY_CONFTESTS, conftest_warnings, edition_conftests, plugin_warnings,
 )
-from pytest_tinytorch.curriculum import default_curriculum
-from pytest_tinytorch.grading import _student_files, build_grading_base
-from pytest_tinytorch.release import release
-from pytest_tinytorch.submission_scan import (
+from pytest_tinytorch.plugin.curriculum import default_curriculum
+from pytest_tinytorch.course.grading import _student_files, build_grading_base
+from pytest_tinytorch.course.release import release
+from pytest_tinytorch.course.submission_scan import (
     RULES, instructor_configuration, scan_code, scan_files, scan_source, scan_submission, summarize,
 )
 
@@ -60,8 +60,8 @@ def test_the_audits_report_patch_is_flagged_at_its_import():
     ("from _pytest.runner import CallInfo", [(1, "test-machinery")]),
     ("import pluggy\nimport xdist.plugin", [(1, "test-machinery"), (2, "test-machinery")]),
     ("from hypothesis import given", [(1, "test-machinery")]),
-    ("import pytest_tinytorch.gating as g", [(1, "test-machinery")]),
-    ("from pytest_tinytorch.milestone_code import load_milestone", []),  # the capstone's loader
+    ("import pytest_tinytorch.plugin.gating as g", [(1, "test-machinery")]),
+    ("from pytest_tinytorch.course.milestone_code import load_milestone", []),  # the capstone's loader
     ("from pytest_tinytorch.milestone_codes import x\nimport pytest_tinytorch",
      [(1, "test-machinery"), (2, "test-machinery")]),
     ("x = __import__('pytest')", [(1, "test-machinery")]),
@@ -318,7 +318,7 @@ class FakePluginManager:
 def test_course_warnings_read_the_loaded_conftests_and_plugin_distributions(tmp_path):
     from types import ModuleType, SimpleNamespace
 
-    from pytest_tinytorch.course_integrity import course_warnings
+    from pytest_tinytorch.plugin.course_integrity import course_warnings
 
     (tmp_path / "src/tinytorch").mkdir(parents=True)
     outside = tmp_path.parent / f"{tmp_path.name}-elsewhere" / "conftest.py"  # loaded from above the rootdir
@@ -334,7 +334,7 @@ def test_course_warnings_read_the_loaded_conftests_and_plugin_distributions(tmp_
 
 
 def test_tito_grade_refuses_an_unknown_scan_rule(tmp_path, capsys):
-    from pytest_tinytorch.cli import main
+    from pytest_tinytorch.course.cli import main
 
     (tmp_path / "ada/src/tinytorch").mkdir(parents=True)
     code = main(["--root", str(REPOSITORY), "grade", str(tmp_path / "ada"), "--out", str(tmp_path / "out"),

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pytest_tinytorch.milestone_code import import_notebook, load_milestone, milestone_directory
+from pytest_tinytorch.course.milestone_code import import_notebook, load_milestone, milestone_directory
 
 pytestmark = pytest.mark.hidden
 

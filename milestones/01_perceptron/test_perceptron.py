@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from pytest_tinytorch import milestone
-from pytest_tinytorch.milestone_code import assert_png_has_content, load_milestone
+from pytest_tinytorch.course.milestone_code import assert_png_has_content, load_milestone
 
 DELIVERABLE = {"hidden_dim": 16, "epochs": 200, "lr": 2.0, "seed": 0}
 """The deliverable run: 2-16-2 ReLU perceptron, full batch, seed 0 (as in the notebook)."""

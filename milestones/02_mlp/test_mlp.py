@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from pytest_tinytorch import milestone
-from pytest_tinytorch.milestone_code import assert_png_has_content, load_milestone
+from pytest_tinytorch.course.milestone_code import assert_png_has_content, load_milestone
 
 DELIVERABLE = {"hidden_dims": (128, 64), "epochs": 15, "lr": 1e-3, "batch_size": 32, "seed": 0}
 """The deliverable run on the bundled digits (as in the notebook)."""

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from pytest_tinytorch import milestone
-from pytest_tinytorch.milestone_code import assert_png_has_content, load_milestone
+from pytest_tinytorch.course.milestone_code import assert_png_has_content, load_milestone
 
 DELIVERABLE = {"channels": (8, 16), "epochs": 10, "lr": 5e-3, "batch_size": 32, "seed": 0}
 """The deliverable run on the shifted digits (as in the notebook)."""

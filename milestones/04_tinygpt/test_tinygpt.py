@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from pytest_tinytorch import milestone
-from pytest_tinytorch.milestone_code import assert_png_has_content, load_milestone
+from pytest_tinytorch.course.milestone_code import assert_png_has_content, load_milestone
 
 VOCABULARY = 65
 QUICK_TARGET = 2.7

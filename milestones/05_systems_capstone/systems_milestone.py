@@ -91,7 +91,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from pytest_tinytorch.milestone_code import load_milestone
+from pytest_tinytorch.course.milestone_code import load_milestone
 from tinytorch import Tensor, manual_seed
 from tinytorch.activations import ReLU
 from tinytorch.autograd import no_grad

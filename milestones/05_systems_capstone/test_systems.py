@@ -39,7 +39,7 @@ import numpy as np
 import pytest
 
 from pytest_tinytorch import milestone
-from pytest_tinytorch.milestone_code import assert_png_has_content, load_milestone
+from pytest_tinytorch.course.milestone_code import assert_png_has_content, load_milestone
 
 RECORD_FORMAT = "tinytorch-systems-capstone/1"
 REQUIRED_SIZE_RATIO = 4.0

@@ -31,7 +31,7 @@ from tinytorch.spatial import (
     im2col,
     max_pool2d,
 )
-from pytest_tinytorch.graded_ops.spatial import (
+from pytest_tinytorch.grader.graded_ops.spatial import (
     avg_pool2d_reference,
     batch_norm2d_reference,
     conv2d_reference,

@@ -19,7 +19,7 @@ from tinytorch.autograd import gradcheck
 from tinytorch.embeddings import Embedding, PositionalEmbedding, embedding, sinusoidal_positions
 from tinytorch.losses import cross_entropy
 from tinytorch.optimizers import SGD
-from pytest_tinytorch.graded_ops.embeddings import embedding_reference
+from pytest_tinytorch.grader.graded_ops.embeddings import embedding_reference
 
 pytestmark = pytest.mark.module("embeddings")
 

@@ -1,8 +1,8 @@
 """Integration group 05-07: autograd, graded by properties over every registered op.
 
-Each per-op test runs one property (``pytest_tinytorch.autograd_properties``) on hypothesis
-examples of valid inputs for one op, drawn from its declaration (``pytest_tinytorch.op_registry``,
-strategies in ``pytest_tinytorch.strategies``). When a property fails, hypothesis shrinks the
+Each per-op test runs one property (``pytest_tinytorch.grader.autograd_properties``) on hypothesis
+examples of valid inputs for one op, drawn from its declaration (``pytest_tinytorch.grader.op_registry``,
+strategies in ``pytest_tinytorch.grader.strategies``). When a property fails, hypothesis shrinks the
 inputs and attaches the smallest failing example to the error (``Falsifying example:
 vjp_of_mul(case=OpCase(...), seed=0)``), which the plugin shows per op in the autograd grade.
 
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from pytest_tinytorch import autograd_properties as properties
-from pytest_tinytorch.autograd_properties import run_examples, run_property
-from pytest_tinytorch.op_registry import grading_group, registered_ops
-from pytest_tinytorch.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
+from pytest_tinytorch.grader import autograd_properties as properties
+from pytest_tinytorch.grader.autograd_properties import run_examples, run_property
+from pytest_tinytorch.grader.op_registry import grading_group, registered_ops
+from pytest_tinytorch.grader.strategies import compositions, real_arrays, seeds, shapes, softmax_cases
 
 pytestmark = pytest.mark.integration("05_07")
 

@@ -2,7 +2,7 @@
 
 Each test draws hyper-parameters, parameters and gradients with hypothesis and checks that the
 library follows the update equations (written in plain NumPy in
-``pytest_tinytorch.optimizer_properties``, as ``torch.optim`` documents them) step after
+``pytest_tinytorch.grader.optimizer_properties``, as ``torch.optim`` documents them) step after
 step. A failure shows the smallest example that breaks the property (``Falsifying example:
 sgd_trajectory(problem=..., hyper={...})``). Milestone 2 (mlp) stays locked until they pass.
 Run one with ``pytest modules/tests/integration/test_optimizer_properties.py -k adam``.
@@ -14,7 +14,7 @@ negative controls in ``tests/test_optimizer_property_controls.py`` show for each
 
 import pytest
 
-from pytest_tinytorch.optimizer_properties import run_property_examples
+from pytest_tinytorch.grader.optimizer_properties import run_property_examples
 
 pytestmark = pytest.mark.integration("05_07")
 
@@ -66,7 +66,7 @@ def test_every_property_has_its_test():
     """A property added to the table without a test here would never be graded."""
     import inspect
 
-    from pytest_tinytorch.optimizer_properties import PROPERTIES
+    from pytest_tinytorch.grader.optimizer_properties import PROPERTIES
 
     source = inspect.getsource(inspect.getmodule(test_every_property_has_its_test))
     assert [name for name in PROPERTIES if f'run_property_examples("{name}") > 0' not in source] == []
