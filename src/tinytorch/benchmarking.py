@@ -64,24 +64,29 @@ def blas_info() -> dict:
 
 
 def environment() -> dict:
-    """What a reader needs to reproduce a figure: Python, NumPy, BLAS, cores, threads, load."""
+    """What a reader needs to reproduce a figure: Python (version and implementation), the
+    platform, machine and processor, the CPU count, NumPy and its BLAS (``blas_info``), the
+    BLAS thread settings (``THREAD_VARIABLES``, "default" when unset), the 1-minute load
+    average (None where the platform has none) and the UTC time, ISO 8601."""
     try:
         load = round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # not on every platform
         load = None
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "blas": blas_info(),
-        "threads": {name: os.environ.get(name, "default") for name in THREAD_VARIABLES},
-        "load_average_1min": load,
-        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    # BEGIN SOLUTION
+    return dict(
+        python=platform.python_version(),
+        implementation=platform.python_implementation(),
+        platform=platform.platform(),
+        machine=platform.machine(),
+        processor=platform.processor(),
+        cpu_count=os.cpu_count(),
+        numpy=np.__version__,
+        blas=blas_info(),
+        threads={name: os.environ.get(name, "default") for name in THREAD_VARIABLES},
+        load_average_1min=load,
+        time_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    # END SOLUTION
 
 
 # -- A B A B ... ------------------------------------------------------------------------------------
@@ -170,7 +175,8 @@ class Comparison:
 
 def compare(contenders: dict, baseline: str | None = None, warmup: int = 5, rounds: int = 100,
             clock=time.perf_counter) -> Comparison:
-    """Time ``contenders`` (name -> function) interleaved and summarise each one.
+    """Time ``contenders`` (name -> function) interleaved and summarise each one with module
+    15's ``summarize`` (median, quartiles, minimum, maximum), in a ``Comparison``.
 
     ``baseline`` defaults to the first contender.
     """
@@ -178,17 +184,25 @@ def compare(contenders: dict, baseline: str | None = None, warmup: int = 5, roun
     baseline = next(iter(contenders)) if baseline is None else baseline
     if baseline not in contenders:
         raise KeyError(f"baseline {baseline!r} is not a contender; contenders: {list(contenders)}")
+    # BEGIN SOLUTION
     samples = interleaved_timings(contenders, warmup, rounds, clock)
     return Comparison({name: summarize(values) for name, values in samples.items()}, baseline)
+    # END SOLUTION
 
 
 # -- a model's worth and cost in one record --------------------------------------------------------
 def summary_to_dict(summary: TimingSummary) -> dict:
+    """A timing as JSON: every sample (seconds), so a reader can recompute anything, and the
+    summary a reader looks at first: ``median``, ``q1``, ``q3``, ``iqr``, ``minimum``,
+    ``maximum``. ``summary_from_dict`` reads it back."""
+    # BEGIN SOLUTION
     return {"samples": list(summary.samples), "median": summary.median, "q1": summary.q1, "q3": summary.q3,
             "iqr": summary.iqr, "minimum": summary.minimum, "maximum": summary.maximum}
+    # END SOLUTION
 
 
 def summary_from_dict(data: dict) -> TimingSummary:
+    """The ``TimingSummary`` that ``summary_to_dict`` wrote."""
     return TimingSummary(tuple(data["samples"]), data["median"], data["q1"], data["q3"],
                          data["minimum"], data["maximum"])
 
@@ -196,10 +210,10 @@ def summary_from_dict(data: dict) -> TimingSummary:
 @dataclass
 class BenchmarkResult:
     """One model measured: accuracy (None when not measured), latency of an inference forward
-    pass, activation memory (bytes of every layer's output) and size: trainable parameters and
-    their bytes, and ``model_bytes``, every array the model holds (int8 weights, int32 biases,
-    scales and running statistics included: a quantized model has no trainable parameters,
-    yet it is not 0 bytes)."""
+    pass, activation memory (bytes of every layer's output) and size: module 15's
+    ``count_parameters`` (weights and biases at their stored size: an int8 weight of module 16
+    is 1 byte) and ``model_bytes``, every array the model holds (also the scales and zero
+    points of a quantized model, and running statistics, which are not parameters)."""
 
     name: str
     latency: TimingSummary
@@ -211,9 +225,13 @@ class BenchmarkResult:
     model_bytes: int | None = None
 
     def to_dict(self) -> dict:
+        """The record as JSON: every field under its own name, the latency as ``summary_to_dict``
+        writes it. ``from_dict`` reads it back."""
+        # BEGIN SOLUTION
         return {"name": self.name, "latency": summary_to_dict(self.latency), "accuracy": self.accuracy,
                 "activation_bytes": self.activation_bytes, "parameters": self.parameters,
                 "parameter_bytes": self.parameter_bytes, "extra": self.extra, "model_bytes": self.model_bytes}
+        # END SOLUTION
 
     @classmethod
     def from_dict(cls, data: dict) -> "BenchmarkResult":
@@ -236,16 +254,19 @@ def model_accuracy(model, inputs, labels) -> float:
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.ndim != 1:
         raise ValueError(f"model_accuracy: labels must be 1-D, one per input row; got shape {labels.shape}")
+    inputs = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
+    # BEGIN SOLUTION
     modes = [(module, module.training) for _, module in model.named_modules()] \
         if hasattr(model, "named_modules") else []
     try:
         for module, _ in modes:
             object.__setattr__(module, "training", False)
         with no_grad():
-            outputs = model(inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs)))
+            outputs = model(inputs)
     finally:
         for module, training in modes:
             object.__setattr__(module, "training", training)
+    # END SOLUTION
     if outputs.shape[0] != len(labels):
         raise ValueError(f"model_accuracy: the model gave {outputs.shape[0]} rows for {len(labels)} labels")
     return accuracy(outputs, labels)
@@ -253,14 +274,22 @@ def model_accuracy(model, inputs, labels) -> float:
 
 def benchmark_model(name: str, model, example, data=None, warmup: int = 5, repeats: int = 30,
                     clock=time.perf_counter) -> BenchmarkResult:
-    """Measure ``model`` on ``example`` (an input shape or a batch): latency, activation bytes
-    and size; with ``data = (inputs, labels)``, accuracy too."""
+    """Measure ``model`` on ``example`` (an input shape or a batch) with module 15's tools:
+    latency (``model_latency`` with ``warmup``, ``repeats`` and ``clock``), activation bytes
+    (``profile_model``'s total), parameters and their bytes (``count_parameters``) and every
+    array it holds (module 16's ``model_bytes``); with ``data = (inputs, labels)``, accuracy
+    too (``model_accuracy``)."""
+    if data is not None and (not isinstance(data, (tuple, list)) or len(data) != 2):
+        raise ValueError(f"benchmark_model({name!r}) got data of type {type(data).__name__}: expected "
+                         "(inputs, labels) to measure accuracy, or None")
+    # BEGIN SOLUTION
     profile = profile_model(model, example)
     parameters, parameter_bytes = count_parameters(model)
     latency = model_latency(model, example, warmup, repeats, clock)
     measured = None if data is None else model_accuracy(model, *data)
     return BenchmarkResult(name, latency, measured, profile.total_activation_bytes, parameters, parameter_bytes,
                            model_bytes=model_bytes(model))
+    # END SOLUTION
 
 
 # -- results to JSON and back -----------------------------------------------------------------------
@@ -273,8 +302,12 @@ class BenchmarkReport:
     environment: dict = field(default_factory=environment)
 
     def to_dict(self) -> dict:
+        """The report as JSON: ``environment``, ``results`` (each ``BenchmarkResult.to_dict``) and
+        ``comparison`` (``Comparison.to_dict``, or None). ``from_json`` reads it back."""
+        # BEGIN SOLUTION
         return {"environment": self.environment, "results": [result.to_dict() for result in self.results],
                 "comparison": None if self.comparison is None else self.comparison.to_dict()}
+        # END SOLUTION
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -14,8 +14,10 @@
 # %% [markdown]
 # # Module 19 — Benchmarking lab
 #
-# You implement interleaved timing, the ratio of a comparison and accuracy in
-# `src/tinytorch/benchmarking.py` (the `TODO (19_benchmarking)` blocks). This lab asks how
+# You implement the harness in `src/tinytorch/benchmarking.py` (the `TODO (19_benchmarking)`
+# blocks): the environment record, interleaved timing and `compare`, the ratio of a
+# comparison, `model_accuracy`, `benchmark_model`, and the JSON writers of a timing summary, a
+# result and a report (the readers are given). Every cell below calls them. This lab asks how
 # much a timing on a shared machine can be trusted, then compares real contenders and writes
 # a complete, reproducible result record to JSON. Every figure is measured on this machine
 # when you run it; a shared machine gives other figures every run, which is the point of
