@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_tinytorch import default_curriculum
 from pytest_tinytorch.course.grading import Limits, grade_submissions
 from pytest_tinytorch.course.release import release
 
@@ -41,9 +42,10 @@ def main() -> int:
         edition = workspace / "edition"
         release(REPOSITORY, edition, solutions_through=options.solutions_through)
         if options.solutions_through == 19:
-            for solution in REPOSITORY.glob("milestones/*/*_solution.py"):
-                starter = solution.with_name(solution.name.replace("_solution.py", "_milestone.py"))
-                shutil.copyfile(solution, edition / starter.relative_to(REPOSITORY))
+            for milestone in default_curriculum().milestones:
+                folder = Path(milestone.directory)
+                shutil.copyfile(REPOSITORY / folder / f"{milestone.name}_solution.py",
+                                edition / folder / milestone.starter_file)
         copies = []
         for index in range(options.copies):
             copy = workspace / "class" / f"student{index:02d}"

@@ -49,6 +49,23 @@ def test_only_the_students_library_and_starters_are_taken(tmp_path):
     assert (tree / "milestones/01_perceptron/perceptron_milestone.py").read_text() == "# the student's work\n"
 
 
+def test_the_capstone_starter_is_taken_by_its_course_plan_name(tmp_path):
+    """Milestone 5's starter is ``systems_capstone.py`` (not ``<name>_milestone.py``): the
+    student's copy and its notebook are graded, a file under the other name is not."""
+    base, submission = tmp_path / "base", tmp_path / "submission"
+    write(base, {"src/tinytorch/tensor.py": "", "milestones/05_systems_capstone/systems_capstone.py": "# starter\n"})
+    write(submission, {
+        "src/tinytorch/tensor.py": "",
+        "milestones/05_systems_capstone/systems_capstone.py": "# the student's capstone\n",
+        "milestones/05_systems_capstone/systems_milestone.py": "# not a starter name\n",
+    })
+    tree = prepare_tree(base, submission, tmp_path / "tree", CURRICULUM)
+    assert (tree / "milestones/05_systems_capstone/systems_capstone.py").read_text() == "# the student's capstone\n"
+    assert not (tree / "milestones/05_systems_capstone/systems_milestone.py").exists()
+    assert CURRICULUM.milestone("systems").notebook_file == "systems_capstone.ipynb"
+    assert CURRICULUM.milestone("cnn").starter_file == "cnn_milestone.py"
+
+
 def test_a_library_that_links_elsewhere_is_not_a_submission(tmp_path):
     elsewhere = tmp_path / "instructor/src/tinytorch"
     write(elsewhere, {"tensor.py": "SOLVED = True\n"})

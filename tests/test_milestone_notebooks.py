@@ -31,7 +31,7 @@ TEMPLATE_HEADINGS = (
 
 
 def starter_path(name):
-    return milestone_directory(name) / f"{name}_milestone.py"
+    return milestone_directory(name) / default_curriculum().milestone(name).starter_file
 
 
 def solution_path(name):
@@ -120,7 +120,7 @@ def test_importing_a_starter_runs_nothing_but_definitions(name):
     for node in tree.body:
         docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         assert docstring or is_main_guard(node) or isinstance(node, ALLOWED_TOP_LEVEL), (
-            f"{name}_milestone.py:{node.lineno} runs `{ast.unparse(node)[:60]}` at import; put "
+            f"{starter_path(name).name}:{node.lineno} runs `{ast.unparse(node)[:60]}` at import; put "
             "demonstrations and training under `if __name__ == \"__main__\":`"
         )
     module = import_notebook(starter_path(name), f"starter_import_check_{name}")
@@ -133,7 +133,7 @@ def test_starter_is_the_solution_with_each_block_replaced_by_a_todo(name):
     solution = solution_path(name)
     expected = starter_from_solution(solution.read_text(encoding="utf-8"), str(solution))
     assert starter_path(name).read_text(encoding="utf-8") == expected, (
-        f"{name}_milestone.py has drifted from {name}_solution.py; regenerate it with "
+        f"{starter_path(name).name} has drifted from {name}_solution.py; regenerate it with "
         "starter_from_solution (see docs/milestones.md)"
     )
 

@@ -143,11 +143,10 @@ def _milestone(curriculum: Curriculum, name: str):
 
 
 def _starter(root: Path, milestone) -> Path:
-    folder = root / milestone.directory
-    starters = sorted(folder.glob("*_milestone.py"))
-    if not starters:
-        raise CommandFailed(f"{milestone.label} has no starter notebook yet: expected {folder}/*_milestone.py")
-    return starters[0]
+    starter = root / milestone.directory / milestone.starter_file
+    if not starter.is_file():
+        raise CommandFailed(f"{milestone.label} has no starter notebook yet: expected {starter}")
+    return starter
 
 
 def command_milestone_start(options, root: Path, curriculum: Curriculum) -> int:

@@ -204,7 +204,7 @@ def _student_files(submission: Path, curriculum: Curriculum) -> list[tuple[Path,
             chosen.append((path, path.relative_to(submission).as_posix()))
     for milestone in curriculum.milestones:
         folder = submission / milestone.directory
-        for starter in sorted(folder.glob("*_milestone.py")) + sorted(folder.glob("*_milestone.ipynb")):
+        for starter in (folder / milestone.starter_file, folder / milestone.notebook_file):
             chosen.append((starter, starter.relative_to(submission).as_posix()))
     return [
         (path, relative) for path, relative in chosen
@@ -236,19 +236,21 @@ def prepare_tree(base_dir: Path, submission: Path, work_dir: Path, curriculum: C
 def _starters_from_notebooks(work_dir: Path, base_dir: Path, curriculum: Curriculum) -> None:
     """Use a milestone notebook when the student worked there and left the ``.py`` untouched."""
     for milestone in curriculum.milestones:
-        for notebook in (work_dir / milestone.directory).glob("*_milestone.ipynb"):
-            script = notebook.with_suffix(".py")
-            original = base_dir / script.relative_to(work_dir)
-            untouched = not script.exists() or (
-                original.exists() and script.read_bytes() == original.read_bytes()
-            )
-            if untouched:
-                import jupytext
+        notebook = work_dir / milestone.directory / milestone.notebook_file
+        if not notebook.is_file():
+            continue
+        script = notebook.with_suffix(".py")
+        original = base_dir / script.relative_to(work_dir)
+        untouched = not script.exists() or (
+            original.exists() and script.read_bytes() == original.read_bytes()
+        )
+        if untouched:
+            import jupytext
 
-                try:
-                    jupytext.write(jupytext.read(notebook), script, fmt="py:percent")
-                except Exception:  # an unreadable notebook: grade the .py as it is
-                    pass
+            try:
+                jupytext.write(jupytext.read(notebook), script, fmt="py:percent")
+            except Exception:  # an unreadable notebook: grade the .py as it is
+                pass
 
 
 def instructor_fingerprint(tree: Path, curriculum: Curriculum) -> dict[str, str]:

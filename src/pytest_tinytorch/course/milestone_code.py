@@ -1,7 +1,8 @@
 """Load the code a milestone's validation tests grade, and check the plots it draws.
 
 In the instructor's repository a milestone directory holds the reference solution
-``<name>_solution.py`` next to the student's starter ``<name>_milestone.py``. The student
+``<name>_solution.py`` next to the student's starter (``<name>_milestone.py``; the
+capstone's is ``systems_capstone.py``, ``Milestone.starter_file``). The student
 edition leaves the solution out, so there the starter (filled in by the student) is what
 gets graded. ``load_milestone("perceptron")`` imports whichever of the two is there,
 solution first, so one validation file grades both:
@@ -52,7 +53,7 @@ def solution_path(directory: Path, milestone: Milestone) -> Path:
 
 
 def starter_path(directory: Path, milestone: Milestone) -> Path:
-    return Path(directory) / f"{milestone.name}_milestone.py"
+    return Path(directory) / milestone.starter_file
 
 
 def milestone_directory(name: str, config=None, start: Path | str | None = None) -> Path:
@@ -76,7 +77,7 @@ def milestone_directory(name: str, config=None, start: Path | str | None = None)
     raise MilestoneCodeError(
         f"{milestone.label}: no directory {milestone.directory!r} under the repository root; "
         f"searched upwards from {searched}. Expected the repository layout "
-        f"'{milestone.directory}/{milestone.name}_milestone.py'"
+        f"'{milestone.directory}/{milestone.starter_file}'"
     )
 
 

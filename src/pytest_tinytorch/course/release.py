@@ -17,7 +17,7 @@ function it belongs to. A student edition is a copy of the repository in which
   need the reference solutions to pass, and so is the instructor guide;
 * ``README.md`` is the edition's own, made from ``EDITION_README_TEMPLATE`` (what a student
   does first), not the reference README written for instructors;
-* what ``tito milestone start`` and ``submit`` generate (``*_milestone.ipynb``,
+* what ``tito milestone start`` and ``submit`` generate (``milestones/*/*.ipynb``,
   ``submission.json``) is never copied.
 
 Every Python file written is compiled; a release that would ship broken code fails instead.
@@ -71,7 +71,7 @@ INSTRUCTOR_ONLY_GLOBS = (
 """Files that test or measure the course tooling against the reference solutions (they cannot
 pass in a student edition), and the instructors' documentation: not for students."""
 
-GENERATED_GLOBS = ("milestones/*/*_milestone.ipynb", "milestones/*/submission.json")
+GENERATED_GLOBS = ("milestones/*/*.ipynb", "milestones/*/submission.json")
 """What ``tito milestone start`` and ``submit`` write into a working copy (git-ignored): a
 student's notebook and report, never part of an edition."""
 
@@ -708,9 +708,9 @@ def _add_milestone_solution_lines(
 ) -> None:
     """Lines of a milestone's reference solution that its starter notebook does not show."""
     solution_path = source_root / relative
-    starter_path = solution_path.with_name(solution_path.name.replace("_solution.py", "_milestone.py"))
-    if starter_path.is_file():
-        scaffolding.update(_normalise(line) for line in starter_path.read_text(encoding="utf-8").splitlines())
+    for starter_path in solution_path.parent.glob("*.py"):  # the starter, whatever its name
+        if starter_path != solution_path and not is_test_file(starter_path.relative_to(source_root).as_posix()):
+            scaffolding.update(_normalise(line) for line in starter_path.read_text(encoding="utf-8").splitlines())
     for number, line in enumerate(solution_path.read_text(encoding="utf-8").splitlines(), start=1):
         normal = _normalise(line)
         if _is_telling(normal, min_length):

@@ -57,10 +57,22 @@ class Milestone:
     requires: tuple[str, ...]  # group names that must pass to unlock
     directory: str  # relative to the repository root
     rubric: dict[str, float] = field(default_factory=dict)  # category -> weight (sums to 1)
+    starter: str = ""  # the student's notebook in ``directory``; default ``<name>_milestone.py``
 
     @property
     def label(self) -> str:
         return f"Milestone {self.number}: {self.title}"
+
+    @property
+    def starter_file(self) -> str:
+        """The starter notebook's file name (the course plan names the capstone's
+        ``systems_capstone.py``; every other milestone's is ``<name>_milestone.py``)."""
+        return self.starter or f"{self.name}_milestone.py"
+
+    @property
+    def notebook_file(self) -> str:
+        """The ``.ipynb`` that ``tito milestone start`` writes next to the starter."""
+        return self.starter_file.removesuffix(".py") + ".ipynb"
 
 
 PLAN_RUBRIC = {
@@ -231,7 +243,7 @@ def default_curriculum() -> Curriculum:
         ),
         Milestone(
             5, "systems", "Systems Capstone", ("01_04", "05_07", "08_09", "10_14", "15_19"),
-            "milestones/05_systems_capstone", dict(PLAN_RUBRIC),
+            "milestones/05_systems_capstone", dict(PLAN_RUBRIC), starter="systems_capstone.py",
         ),
     ]
     curriculum = Curriculum(modules, groups, milestones)
