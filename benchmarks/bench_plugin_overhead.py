@@ -8,8 +8,12 @@
 3. ``pytest --tinytorch-status`` on this repository with a fresh state (an empty cache
    directory, so every group is re-run quietly), then again with the state it left.
    Target: under 3 s.
+4. ``pytest --tinytorch-status`` in a fresh student edition (every TODO unwritten: all five
+   groups re-run quietly and fail), then after a comment added to module 01 (nothing re-run)
+   and after a one-line code change in module 01 (the groups it feeds re-run). Target: every
+   one under 10 s (issue #10).
 
-Run: ``python benchmarks/bench_plugin_overhead.py [--repeats 7]``. Prints the figures; the
+Run: ``python benchmarks/bench_plugin_overhead.py [--repeats 7] [--edition-only]``. Prints the figures; the
 machine is shared, so compare the ratio, not the absolute times.
 """
 
@@ -24,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_tinytorch.course.release import release
 from pytest_tinytorch.plugin.curriculum import default_curriculum
 from pytest_tinytorch.plugin.fingerprint import Fingerprinter, default_source_roots
 from pytest_tinytorch.plugin.gating import Course
@@ -108,10 +113,44 @@ def status_seconds() -> tuple[tuple[float, float], ...]:
         return fresh, current, startup
 
 
+def edition_status_seconds(repeats: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) of status in a fresh student edition, after a comment edit and after
+    a one-line code edit in module 01; each repeat starts from a new state."""
+    runs: dict[str, list[tuple[float, float]]] = {"fresh": [], "comment": [], "code": []}
+    with tempfile.TemporaryDirectory(prefix="tinytorch-edition-") as name:
+        edition = Path(name) / "edition"
+        release(REPOSITORY, edition)
+        tensor = edition / "src/tinytorch/tensor.py"
+        original = tensor.read_text()
+        # the edition's own library, as in a student's venv (the plugin refuses another one)
+        command = ["env", f"PYTHONPATH={edition / 'src'}", sys.executable, "-m", "pytest", "--tinytorch-status"]
+        for repeat in range(repeats):
+            tensor.write_text(original)
+            cache = Path(name) / f"cache{repeat}"
+            runs["fresh"].append(run_seconds([*command, "-o", f"cache_dir={cache}"], edition))
+            tensor.write_text(original + "# a student's note\n")
+            runs["comment"].append(run_seconds([*command, "-o", f"cache_dir={cache}"], edition))
+            todo = 'raise NotImplementedError("TODO (01_tensor): Tensor.__neg__")'
+            assert todo in original, "the edition's module 01 changed: pick another line to edit"
+            tensor.write_text(original.replace(todo, todo.replace("__neg__", "__neg__ (edited)")))
+            runs["code"].append(run_seconds([*command, "-o", f"cache_dir={cache}"], edition))
+    return {key: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for key, values in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--edition-only", action="store_true", help="only part 4 (status in an edition)")
     arguments = parser.parse_args()
+    edition = edition_status_seconds(max(1, arguments.repeats // 2))
+    print("pytest --tinytorch-status in a fresh student edition: "
+          + "; ".join(f"{what} {wall:.2f} s wall ({cpu:.2f} s CPU)" for what, (wall, cpu) in (
+              ("fresh", edition["fresh"]), ("after a comment in module 01", edition["comment"]),
+              ("after a one-line code edit in module 01", edition["code"])))
+          + f" (medians of {max(1, arguments.repeats // 2)})")
+    if arguments.edition_only:
+        return
     figures = overhead(arguments.repeats)
     for index, kind in ((1, "CPU"), (0, "wall")):
         with_plugin, without_plugin = figures["with"][index], figures["without"][index]

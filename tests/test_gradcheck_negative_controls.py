@@ -107,7 +107,7 @@ def test_a_forward_wrong_only_above_six_elements_shrinks_to_eight_elements():
     assert re.match(r"(Falsifying example|Failing test case): forward_of_abs\(", example), example
 
 
-def test_unwritten_forward_fails_with_its_todo_and_without_shrinking(monkeypatch):
+def test_unwritten_forward_fails_with_its_todo_at_the_first_example(monkeypatch):
     from tinytorch import Tensor
 
     calls = []
@@ -119,7 +119,26 @@ def test_unwritten_forward_fails_with_its_todo_and_without_shrinking(monkeypatch
     monkeypatch.setattr(Tensor, "exp", todo)
     with pytest.raises(NotImplementedError, match="TODO \\(01_tensor\\): exp"):
         properties.run_property(properties.check_forward, get_op("exp"))
-    assert len(calls) <= settings.default.max_examples + 5  # no shrinking
+    assert len(calls) == 1  # no more examples drawn, no shrinking, no replay
+
+
+def test_a_todo_met_after_some_examples_held_still_fails_with_the_todo(monkeypatch):
+    """Work that is written for some inputs only (a TODO for one axis, say) is reported as
+    unwritten the first time an input reaches the TODO."""
+    from tinytorch import Tensor
+
+    real_exp, calls = Tensor.exp, []
+
+    def partly_written(self):
+        calls.append(1)
+        if len(calls) > 3:
+            raise NotImplementedError("TODO (01_tensor): exp for the remaining cases")
+        return real_exp(self)
+
+    monkeypatch.setattr(Tensor, "exp", partly_written)
+    with pytest.raises(NotImplementedError, match="remaining cases"):
+        properties.run_property(properties.check_forward, get_op("exp"))
+    assert len(calls) == 4
 
 
 # -- a broken engine --------------------------------------------------------------------------
