@@ -46,12 +46,15 @@ if IN_COLAB:
 # - Completed modules 15-19 (Profiling, Quantization, Compression, Acceleration, Benchmarking)
 # - Passed the integration tests of modules 15-19 (`pytest modules/tests/integration/test_modules_15_19.py`)
 # - Milestone 2: its MLP on the digits is the model you optimize
+# - Milestone 4: its GPT is the model whose KV-cache generation you time
 #
 # ## Learning Objectives
 # - Optimize a trained model end to end: fewer neurons, int8 weights, a fused inference engine
 # - Learn where speed comes from in NumPy (not from int8 arithmetic: module 16 measured int8
 #   matmuls tens of times slower than float32) and where size comes from (bytes per weight,
 #   weights kept)
+# - Measure what module 14's KV cache buys milestone 4's GPT: the same tokens, the time per
+#   token with and without it, and its memory against the formula
 # - Deliver a results record whose every figure the grader measures again
 # - Draw the trade-off: accuracy against size and against latency (the Pareto front)
 #
@@ -67,7 +70,8 @@ if IN_COLAB:
 # 3. int8 weights with a scale per output neuron (module 16) in an `.npz` file described by an
 #    architecture list, and a fused float32 engine that runs the file (Part 3),
 # 4. a results record (JSON) of sizes, latencies (interleaved, module 19) and accuracies, and
-#    two Pareto plots (Part 4),
+#    two Pareto plots (Part 4), plus milestone 4's GPT saved and its greedy generation timed
+#    with and without the KV cache (Part 4, continued),
 # 5. every candidate you tried, measured and compared (Part 5).
 #
 # Why the MLP and not milestone 3's CNN? In NumPy, the CNN at batch 64 spends its time in
@@ -85,6 +89,7 @@ if IN_COLAB:
 import hashlib
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +102,15 @@ from tinytorch.activations import ReLU
 from tinytorch.autograd import no_grad
 from tinytorch.benchmarking import compare, environment
 from tinytorch.compression import prune_neurons
+from tinytorch.generation import KVCache, generate
 from tinytorch.layers import Linear, Module, Sequential
 from tinytorch.quantization import QuantParams, compute_qparams, dequantize, quantize, tensor_range
+from tinytorch.transformers import GPT
 
 mlp = load_milestone("mlp")
 """Milestone 2's notebook (yours in a student edition): its MLP, data and training loop."""
+gpt = load_milestone("tinygpt")
+"""Milestone 4's notebook (yours in a student edition): its GPT, configurations and tokenizer."""
 
 OUTPUT_DIR = Path("milestone_outputs")
 """Where the notebook writes the submission: record.json, the .npz models, the plots."""
@@ -331,14 +340,102 @@ def plot_pareto(candidates, cost, label, path):
     return path
 
 
+# %% [markdown]
+# ## Part 4, continued: the KV cache of milestone 4's GPT
+# The record also says what module 14's KV cache buys milestone 4's GPT. Greedy generation
+# with the cache runs the prompt once, then feeds one token per step; without it, every step
+# runs the model over the whole prefix again. Both must give the same tokens, the cache must
+# be faster, and its memory is module 14's formula: 2 (keys and values) x layers x batch x
+# heads x context_length x head_dim x bytes per number, allocated once for the whole context.
+#
+# The model is milestone 4's `build_gpt` (YOUR GPT in a student edition) for `GPT_CONFIG`:
+# QUICK's two blocks of width 32 with 4 heads, but a context of 256 characters, freshly
+# initialised from its seed. Speed does not depend on the weights, and the cache saves work
+# in proportion to the prefix it does not recompute: at QUICK's 32 positions there is little
+# to save, so the workload is long, a 16-character prompt and 240 new tokens (the whole
+# context). `save_gpt` writes the weights (the arrays of `state_dict()`) to an `.npz` and
+# describes them; the record holds the config, so anyone can rebuild the GPT and load them.
+# Time the generation of the saved file, loaded back, with module 19's `compare`: whole
+# generations interleaved, cached and uncached in turn, medians.
+
+# %%
+GPT_CONFIG = replace(gpt.QUICK, context_length=256)
+"""Milestone 4's QUICK GPT with a context of 256 characters (the cache's gain grows with it)."""
+GENERATION_PROMPT = "ROMEO:\nBut, soft"
+"""16 characters of the play; with 240 new tokens the generation fills the whole context."""
+GENERATION_NEW_TOKENS = 240
+GENERATION_ROUNDS = 5
+"""Timed rounds of each generation (after one warm-up round): a round without the cache
+takes about half a second on the course's machine."""
+
+
+def gpt_config(model):
+    """The arguments that rebuild ``model`` as ``GPT(**gpt_config(model))``."""
+    return {"vocab_size": model.vocab_size, "context_length": model.context_length, "dim": model.dim,
+            "heads": model.heads, "layers": model.num_layers}
+
+
+def save_gpt(model, path):
+    """Write the GPT's parameters (``state_dict()``, by dotted name) to an .npz; returns its
+    description: file, sha256, config, parameter count and bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = model.state_dict()
+    np.savez(path, **arrays)
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "config": gpt_config(model),
+            "parameters": int(sum(array.size for array in arrays.values())),
+            "bytes": int(sum(array.nbytes for array in arrays.values()))}
+
+
+def load_gpt(path, config):
+    """The GPT of ``config`` with the weights of the .npz at ``path``, in evaluation mode."""
+    model = GPT(**config)
+    with np.load(path, allow_pickle=False) as stored:
+        model.load_state_dict({name: stored[name] for name in stored.files})
+    return model.eval()
+
+
+def kv_cache_memory(model, batch=1):
+    """Bytes of a KV cache for ``model`` and ``batch`` sequences: ``"formula"`` (module 14's)
+    and ``"arrays"`` (``KVCache.for_model(...).nbytes``, what is really allocated)."""
+    raise NotImplementedError("TODO: Part 4, kv_cache_memory - module 14's formula, and the bytes of a cache really allocated")
+
+
+def kv_cache_speedup(model, prompt_ids, new_tokens, rounds=GENERATION_ROUNDS):
+    """Greedy generation of ``new_tokens`` after ``prompt_ids`` with and without the KV cache,
+    timed interleaved by module 19's ``compare`` (one warm-up round, then ``rounds``).
+
+    Returns ``tokens`` (the new tokens, as a list), ``identical`` (both generations gave the
+    same tokens), ``ms_per_token`` ({"cached", "uncached"}: the median of a whole generation
+    over the new tokens), ``speedup`` (uncached median / cached median) and ``timing`` (the
+    comparison's ``to_dict()``, every sample).
+    """
+    raise NotImplementedError("TODO: Part 4, kv_cache_speedup - cached and uncached greedy generation interleaved, same tokens, medians")
+
+
+def generation_record(directory, rounds=GENERATION_ROUNDS):
+    """Milestone 4's GPT built, saved to ``directory``/gpt.npz and loaded back; its cached and
+    uncached generation measured and its cache's bytes: the record's ``"generation"`` entry."""
+    tokenizer = gpt.load_corpus()["tokenizer"]
+    saved = save_gpt(gpt.build_gpt(tokenizer.vocab_size, GPT_CONFIG), Path(directory) / "gpt.npz")
+    model = load_gpt(Path(directory) / saved["file"], saved["config"])  # what is timed is the file
+    prompt = tokenizer.encode_array(GENERATION_PROMPT)
+    speed = kv_cache_speedup(model, prompt, GENERATION_NEW_TOKENS, rounds)
+    return {"model": saved, "prompt": GENERATION_PROMPT, "prompt_ids": [int(token) for token in prompt],
+            "prompt_length": len(prompt), "new_tokens": GENERATION_NEW_TOKENS, **speed,
+            "continuation": tokenizer.decode(speed["tokens"]), "kv_cache_bytes": kv_cache_memory(model)}
+
+
+# %%
 CANDIDATES = (("baseline", "float32", False), ("baseline int8", "int8", False),
               ("64-32-10", "float32", True), ("64-32-10 int8", "int8", True))
 """(name, weight dtype, compressed?) of every model the record compares; the last is submitted."""
 
 
-def build_submission(data, directory=OUTPUT_DIR, baseline=None, rounds=200):
+def build_submission(data, directory=OUTPUT_DIR, baseline=None, rounds=200, generation_rounds=GENERATION_ROUNDS):
     """Train (or take) the baseline, compress it, save every candidate, measure them, draw the
-    plots and write ``record.json``; returns the record."""
+    plots, measure milestone 4's GPT with and without the KV cache and write ``record.json``;
+    returns the record."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     baseline = train_baseline(data) if baseline is None else baseline
@@ -352,6 +449,7 @@ def build_submission(data, directory=OUTPUT_DIR, baseline=None, rounds=200):
     reference, submitted = candidates[0], candidates[-1]
     for candidate in candidates:
         candidate["latency_ms_64"] = candidate["latency_ms"]["64"]
+    generation = generation_record(directory, generation_rounds)
     plots = {"accuracy_vs_size": plot_pareto(candidates, "bytes", "size (bytes of arrays)", directory / "accuracy_vs_size.png"),
              "accuracy_vs_latency": plot_pareto(candidates, "latency_ms_64", "latency at batch 64 (ms)",
                                                 directory / "accuracy_vs_latency.png")}
@@ -365,6 +463,7 @@ def build_submission(data, directory=OUTPUT_DIR, baseline=None, rounds=200):
         "latency": {str(size): comparison.to_dict() for size, comparison in comparisons[submitted["name"]].items()},
         "candidates": candidates,
         "plots": {name: path.name for name, path in plots.items()},
+        "generation": generation,
         "environment": environment(),
     }
     (directory / "record.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -380,6 +479,11 @@ if __name__ == "__main__":
     print(f"speed-up: {claims['speedup']['1']:.2f}x at batch 1, {claims['speedup']['64']:.2f}x at batch 64 "
           f"(load average {record['environment']['load_average_1min']})")
     print(f"test accuracy: {record['baseline']['test_accuracy']:.2%} -> {record['optimized']['test_accuracy']:.2%}")
+    generation = record["generation"]
+    print(f"KV cache: {generation['prompt_length']}-token prompt, {generation['new_tokens']} new tokens, identical "
+          f"tokens {generation['identical']}: {generation['ms_per_token']['cached']:.2f} ms/token with the cache, "
+          f"{generation['ms_per_token']['uncached']:.2f} without, {generation['speedup']:.2f}x; cache "
+          f"{generation['kv_cache_bytes']['arrays']:,} bytes (formula {generation['kv_cache_bytes']['formula']:,})")
 
 # %% [markdown]
 # ## Part 5: Comparison Study
@@ -402,7 +506,9 @@ if __name__ == "__main__":
 # 1. The baseline: milestone 2's MLP trained by milestone 2's code (Part 1)
 # 2. A smaller network that loses at most 1 point of test accuracy (Part 2)
 # 3. The model saved in the documented format and an engine that runs it (Part 3)
-# 4. `record.json` with sizes, latencies and accuracies, and the two Pareto plots (Part 4)
+# 4. `record.json` with sizes, latencies and accuracies, and the two Pareto plots (Part 4);
+#    its `"generation"` entry: milestone 4's GPT file, the tokens, the time per token with and
+#    without the KV cache, the speed-up and the cache's bytes (Part 4, continued)
 # 5. Every candidate you tried, measured and compared (Part 5)
 #
 # ## Success Criteria
@@ -410,6 +516,8 @@ if __name__ == "__main__":
 # - at least 4x fewer bytes of arrays than the baseline
 # - at least 2x faster than the baseline at batch 1 and at batch 64 (interleaved medians)
 # - at most 1 point of test accuracy lost
+# - the KV cache: the same tokens as without it, at least 3x faster on the record's workload
+#   (at least 200 new tokens within one context), its bytes exactly module 14's formula
 # - every figure of the record reproduced: bytes and accuracies exactly, speed-ups within noise
 #
 # Check your work with `pytest milestones/05_systems_capstone` (or `tito milestone submit systems`).

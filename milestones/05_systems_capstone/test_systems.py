@@ -20,6 +20,12 @@ for itself.
   re-measured speed-ups. A claimed speed-up must lie within a factor ``SPEEDUP_TOLERANCE``
   of the re-measured one: the two runs happen at different times on a shared machine whose
   load moves the ratio of medians by tens of percent (see the README), never by 1.5x.
+- **KV cache** (the record's ``"generation"`` entry): milestone 4's GPT rebuilt by the grader
+  from the record's config and the submitted weights (sha256 checked), then greedy generation
+  of the record's workload with and without module 14's cache, whole generations interleaved
+  by ``compare``: both must give the record's tokens, the cache's bytes must be module 14's
+  formula, the claimed speed-up must lie within ``GENERATION_TOLERANCE`` of one of up to
+  ``GENERATION_ATTEMPTS`` re-measurements and reach ``GENERATION_FLOOR``.
 
 ``tests/test_systems_milestone_checks.py`` feeds each ``check_*`` a submission that lies.
 """
@@ -53,6 +59,22 @@ BASELINE_SIZES = (64, 128, 64, 10)
 """Milestone 2's deliverable MLP, the baseline every submission starts from."""
 BASELINE_ACCURACY = 0.95
 """Milestone 2's target: a baseline below it is not milestone 2's model."""
+GPT_CONFIG_KEYS = ("vocab_size", "context_length", "dim", "heads", "layers")
+"""The arguments of module 13's ``GPT``: the record's config rebuilds the submitted model."""
+GENERATION_ROUNDS = 5
+"""The grader's timed rounds of each generation (after one warm-up round)."""
+GENERATION_TOLERANCE = 1.5
+"""A claimed KV-cache speed-up must be within this factor of one of the grader's (either way)."""
+GENERATION_ATTEMPTS = 3
+"""The grader re-measures up to this many times, stopping at the first measurement that
+agrees with the claim: one measurement can fall into a loaded patch of the machine."""
+GENERATION_FLOOR = 3.0
+"""The re-measured KV-cache speed-up every submission must reach (see the README: the
+reference workload measures 5-7x; a cache that recomputes the prefix measures 1x)."""
+MIN_NEW_TOKENS = 200
+"""The cache's gain grows with the prefix it does not recompute: the floor is for long runs."""
+MAX_GPT_PARAMETERS = 150_000
+"""Bounds the grader's re-measurement (the reference GPT has 37,824 parameters)."""
 
 
 # -- reading a submission -------------------------------------------------------------------
@@ -314,6 +336,194 @@ def check_candidates(record, directory, data) -> None:
     assert not beaten_by, f"the submitted model is beaten on size and accuracy by {beaten_by}"
 
 
+# -- the KV cache of milestone 4's GPT -----------------------------------------------------------
+GENERATION_KEYS = ("model", "prompt_ids", "prompt_length", "new_tokens", "tokens", "identical", "ms_per_token",
+                   "speedup", "timing", "kv_cache_bytes")
+
+
+def read_generation(record) -> dict:
+    assert "generation" in record, (
+        "the record has no 'generation' entry: build_submission should add generation_record's "
+        "measurement of milestone 4's GPT with and without the KV cache"
+    )
+    entry = record["generation"]
+    missing = [key for key in GENERATION_KEYS if key not in entry]
+    assert not missing, f"the record's generation entry lacks {missing}; expected {list(GENERATION_KEYS)}"
+    return entry
+
+
+def load_gpt(directory, description):
+    """The grader's own GPT (module 13's class, built from the record's config) holding the
+    submitted weights, after checking that the file is the one the record describes and holds
+    exactly that GPT's parameters."""
+    from tinytorch.transformers import GPT
+
+    config = description.get("config")
+    assert isinstance(config, dict) and sorted(config) == sorted(GPT_CONFIG_KEYS), (
+        f"the GPT's config is {config!r}; expected a dict of {list(GPT_CONFIG_KEYS)}, the arguments of GPT"
+    )
+    arrays = load_arrays(directory, description)
+    model = GPT(**config)
+    expected = {name: parameter.shape for name, parameter in model.named_parameters()}
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    assert not missing and not unexpected, (
+        f"{description['file']} does not hold the parameters of GPT({config}): missing {missing[:4]}"
+        f"{' ...' if len(missing) > 4 else ''}, unexpected {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''}"
+    )
+    wrong = [f"{name} {arrays[name].shape} (expected {shape})" for name, shape in expected.items()
+             if arrays[name].shape != shape]
+    assert not wrong, f"{description['file']}: arrays of the wrong shape for GPT({config}): {wrong[:4]}"
+    model.load_state_dict(arrays)
+    assert description.get("parameters") == model.parameter_count(), (
+        f"the record claims {description.get('parameters')} GPT parameters, its file holds {model.parameter_count():,}"
+    )
+    return model.eval()
+
+
+def check_generation_workload(entry, model) -> None:
+    """The prompt is token ids of the model's vocabulary; the run is long enough for the floor
+    and fits one context (past it the cache is refilled, module 14); the model is small enough
+    to re-measure in seconds."""
+    prompt = np.asarray(entry["prompt_ids"])
+    assert prompt.ndim == 1 and len(prompt) >= 1 and prompt.dtype.kind in "iu", (
+        f"prompt_ids should be a non-empty list of token ids, got {entry['prompt_ids']!r}"
+    )
+    assert prompt.min() >= 0 and prompt.max() < model.vocab_size, (
+        f"prompt ids from {prompt.min()} to {prompt.max()}: expected 0 <= id < {model.vocab_size}"
+    )
+    assert entry["prompt_length"] == len(prompt), (
+        f"the record's prompt_length is {entry['prompt_length']}, its prompt_ids hold {len(prompt)}"
+    )
+    new_tokens = entry["new_tokens"]
+    assert isinstance(new_tokens, int) and new_tokens >= MIN_NEW_TOKENS, (
+        f"new_tokens={new_tokens!r}: the cache's gain is measured on at least {MIN_NEW_TOKENS} new tokens"
+    )
+    assert len(prompt) + new_tokens <= model.context_length, (
+        f"a {len(prompt)}-token prompt and {new_tokens} new tokens exceed the context of {model.context_length}: "
+        "past it the cache is refilled at every step; time the cache within one context"
+    )
+    assert model.parameter_count() <= MAX_GPT_PARAMETERS, (
+        f"the GPT has {model.parameter_count():,} parameters; the grader re-times at most {MAX_GPT_PARAMETERS:,}"
+    )
+
+
+def check_kv_cache_memory(entry, model) -> int:
+    """The cache's bytes: module 14's formula, computed here, equals what ``KVCache`` allocates
+    and what the record claims."""
+    from tinytorch.generation import KVCache
+
+    head_dim = model.dim // model.heads
+    itemsize = np.dtype(model.token.weight.dtype).itemsize
+    formula = 2 * model.num_layers * 1 * model.heads * model.context_length * head_dim * itemsize
+    allocated = KVCache.for_model(model, 1).nbytes
+    assert allocated == formula, (
+        f"KVCache.for_model allocates {allocated:,} bytes for one sequence; module 14's formula "
+        f"2 x {model.num_layers} layers x 1 x {model.heads} heads x {model.context_length} x {head_dim} x {itemsize} "
+        f"gives {formula:,}"
+    )
+    claimed = entry["kv_cache_bytes"]
+    assert claimed.get("batch") == 1 and claimed.get("formula") == formula and claimed.get("arrays") == allocated, (
+        f"the record claims a KV cache of {claimed}; measured {{'batch': 1, 'formula': {formula}, 'arrays': {allocated}}}"
+    )
+    return formula
+
+
+def measure_generation(model, entry, generate=None, rounds=GENERATION_ROUNDS) -> dict:
+    """The grader's own run of the record's workload: greedy generation with and without the
+    KV cache, whole generations interleaved by module 19's ``compare`` (one warm-up round,
+    medians). ``generate`` is module 14's unless given (the negative controls give broken ones)."""
+    from tinytorch.benchmarking import compare
+
+    if generate is None:
+        from tinytorch.generation import generate
+    prompt = np.asarray(entry["prompt_ids"], dtype=np.int64)
+    new_tokens = entry["new_tokens"]
+    produced = {}
+
+    def run(use_cache):
+        def step():
+            produced[use_cache] = generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache)
+        return step
+
+    comparison = compare({"uncached": run(False), "cached": run(True)}, warmup=1, rounds=rounds)
+    medians = comparison.medians_ms
+    return {"cached": np.asarray(produced[True])[len(prompt):], "uncached": np.asarray(produced[False])[len(prompt):],
+            "speedup": 1.0 / comparison.ratio("cached"),
+            "ms_per_token": {name: medians[name] / new_tokens for name in ("cached", "uncached")}}
+
+
+def agrees(entry, measured) -> bool:
+    """The claim is within ``GENERATION_TOLERANCE`` of this measurement, which clears the floor."""
+    ratio = float(entry["speedup"]) / measured["speedup"]
+    return 1 / GENERATION_TOLERANCE <= ratio <= GENERATION_TOLERANCE and measured["speedup"] >= GENERATION_FLOOR
+
+
+def remeasure_generation(model, entry, generate=None, rounds=GENERATION_ROUNDS, attempts=GENERATION_ATTEMPTS) -> list:
+    """The grader's measurements: up to ``attempts``, stopping at the first that agrees with the
+    claim (a record that disagrees costs all of them)."""
+    measurements = []
+    while len(measurements) < attempts:
+        measurements.append(measure_generation(model, entry, generate, rounds))
+        if agrees(entry, measurements[-1]):
+            break
+    return measurements
+
+
+def first_difference(a, b) -> str:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return f"{len(a)} tokens against {len(b)}"
+    index = int(np.flatnonzero(a != b)[0])
+    return f"new token {index}: {a[index]} against {b[index]}"
+
+
+def check_generation(entry, measurements) -> None:
+    """Same tokens with and without the cache, in every measurement, and the record's; the
+    record's figures are its own timings'; the claimed speed-up within ``GENERATION_TOLERANCE``
+    of one of the grader's ``measurements`` (from ``remeasure_generation``), which reaches
+    ``GENERATION_FLOOR``."""
+    for measured in measurements:
+        cached, uncached = measured["cached"], measured["uncached"]
+        assert np.array_equal(cached, uncached), (
+            f"greedy generation with the KV cache differs from generation without it "
+            f"({first_difference(cached, uncached)}): the cache does not give the model's tokens"
+        )
+        assert np.array_equal(np.asarray(entry["tokens"]), uncached), (
+            f"the record's tokens are not those its GPT generates ({first_difference(entry['tokens'], uncached)})"
+        )
+    assert entry["identical"] is True, f"the record says identical={entry['identical']!r}; the grader's runs agree"
+    summaries = entry["timing"]["summaries"]
+    medians = {}
+    for name in ("cached", "uncached"):
+        samples = summaries[name]["samples"]
+        medians[name] = float(np.median(samples))
+        assert summaries[name]["median"] == pytest.approx(medians[name], rel=1e-9), (
+            f"the record's {name} median {summaries[name]['median']:.6f} s is not the median of its samples, "
+            f"{medians[name]:.6f} s"
+        )
+        claimed_ms = entry["ms_per_token"][name]
+        assert claimed_ms == pytest.approx(1e3 * medians[name] / entry["new_tokens"], rel=1e-6), (
+            f"the record claims {claimed_ms:.3f} ms per token {name}, its own timing gives "
+            f"{1e3 * medians[name] / entry['new_tokens']:.3f}"
+        )
+    assert entry["speedup"] == pytest.approx(medians["uncached"] / medians["cached"], rel=1e-6), (
+        f"the record claims a {entry['speedup']:.2f}x KV-cache speed-up, its own timing gives "
+        f"{medians['uncached'] / medians['cached']:.2f}x"
+    )
+    claimed = float(entry["speedup"])
+    figures = ", ".join(f"{m['speedup']:.2f}x ({m['ms_per_token']['cached']:.2f} ms per token cached, "
+                        f"{m['ms_per_token']['uncached']:.2f} uncached)" for m in measurements)
+    assert any(1 / GENERATION_TOLERANCE <= claimed / m["speedup"] <= GENERATION_TOLERANCE for m in measurements), (
+        f"the record claims a {claimed:.2f}x KV-cache speed-up, re-measured {figures}: more than "
+        f"{GENERATION_TOLERANCE}x apart, beyond the noise of this machine"
+    )
+    best = max(m["speedup"] for m in measurements)
+    assert best >= GENERATION_FLOOR, (
+        f"re-measured KV-cache speed-up {figures}; a cache that feeds one token per step reaches "
+        f"{GENERATION_FLOOR:.0f}x on {entry['new_tokens']} new tokens"
+    )
+
+
 # -- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def systems(pytestconfig):
@@ -365,6 +575,16 @@ def test_at_least_4x_fewer_bytes_measured_exactly(submission):
 def test_at_least_2x_faster_at_batch_1_and_64_remeasured_interleaved(systems, submission, digits):
     directory, record = submission
     check_latency(record, measure_speedups(systems, record, directory, digits))
+
+
+@milestone("systems", rubric="systems")
+def test_kv_cache_of_the_milestone_4_gpt_remeasured_same_tokens_faster(submission):
+    directory, record = submission
+    entry = read_generation(record)
+    model = load_gpt(directory, entry["model"])
+    check_generation_workload(entry, model)
+    check_kv_cache_memory(entry, model)
+    check_generation(entry, remeasure_generation(model, entry))
 
 
 # -- Part 4: visualization ------------------------------------------------------------------------
