@@ -10,6 +10,7 @@ Hidden from the student edition: these tests start from the reference solution.
 
 from __future__ import annotations
 
+from copy import deepcopy
 import hashlib
 import json
 import shutil
@@ -65,6 +66,15 @@ def measured(systems, graders, honest, digits):
     return graders.measure_speedups(systems, graders.read_record(honest), honest, digits)
 
 
+@pytest.fixture(scope="module")
+def generation(graders, honest):
+    """The honest record's generation entry, the grader's GPT from its file, and the grader's
+    measurements of it (``remeasure_generation``: the last one agrees with the claim)."""
+    entry = graders.read_generation(graders.read_record(honest))
+    model = graders.load_gpt(honest, entry["model"])
+    return entry, model, graders.remeasure_generation(model, entry)
+
+
 @pytest.fixture
 def copy(honest, tmp_path):
     """A fresh copy of the honest submission to corrupt, and its record."""
@@ -90,7 +100,7 @@ def rewrite_file(directory, description, arrays) -> None:
     description["bytes"] = int(sum(array.nbytes for array in arrays.values()))
 
 
-def test_the_honest_submission_passes_every_check(systems, graders, honest, digits, measured):
+def test_the_honest_submission_passes_every_check(systems, graders, honest, digits, measured, generation):
     record = graders.read_record(honest)
     graders.check_files_are_the_submitted_models(record, honest)
     graders.check_baseline(record, honest, digits)
@@ -101,6 +111,10 @@ def test_the_honest_submission_passes_every_check(systems, graders, honest, digi
     graders.check_plots(record, honest)
     graders.check_pareto_front(systems)
     graders.check_candidates(record, honest, digits)
+    entry, model, measurements = generation
+    graders.check_generation_workload(entry, model)
+    assert graders.check_kv_cache_memory(entry, model) == 2 * 2 * 4 * 256 * 8 * 4
+    graders.check_generation(entry, measurements)
 
 
 # -- size ------------------------------------------------------------------------------------------
@@ -236,3 +250,115 @@ def test_a_submission_beaten_by_its_own_candidate_fails(graders, copy, digits):
     record = read(copy)
     record["optimized"] = dict(record["candidates"][2])  # 64-32-10 in float32: its int8 twin is smaller, as accurate
     rejects(graders.check_candidates, record, copy, digits, match=r"beaten on size and accuracy by \['64-32-10 int8'\]")
+
+
+# -- the KV cache of milestone 4's GPT ---------------------------------------------------------------
+def claiming(entry, ms_per_token) -> dict:
+    """A copy of ``entry`` that claims these times per token and everything that follows from
+    them (its timing samples and medians, the speed-up): a careful liar, consistent with itself."""
+    entry = deepcopy(entry)
+    for name, ms in ms_per_token.items():
+        seconds = ms * entry["new_tokens"] / 1e3
+        entry["timing"]["summaries"][name].update(samples=[seconds], median=seconds)
+        entry["ms_per_token"][name] = ms
+    entry["speedup"] = ms_per_token["uncached"] / ms_per_token["cached"]
+    return entry
+
+
+def test_a_generation_speedup_claimed_3x_larger_than_measured_fails_with_both_figures(graders, generation):
+    entry, _, measurements = generation
+    measured = measurements[-1]
+    liar = claiming(entry, {"uncached": measured["ms_per_token"]["uncached"],
+                            "cached": measured["ms_per_token"]["cached"] / 3})
+    rejects(graders.check_generation, liar, [measured],
+            match=rf"claims a {liar['speedup']:.2f}x KV-cache speed-up, re-measured {measured['speedup']:.2f}x")
+    typed_in = deepcopy(entry)
+    typed_in["speedup"] *= 3  # the timing left as measured
+    rejects(graders.check_generation, typed_in, [measured], match=r"speed-up, its own timing gives")
+    modest = claiming(entry, {"uncached": measured["ms_per_token"]["uncached"],
+                              "cached": measured["ms_per_token"]["cached"] * 3})  # a third of the truth
+    rejects(graders.check_generation, modest, [measured], match=r"more than 1.5x apart")
+
+
+def test_a_cache_that_recomputes_everything_fails_the_floor_even_when_claimed_honestly(graders, generation):
+    from tinytorch.generation import generate
+
+    def recomputing(model, prompt, new_tokens, **options):
+        return generate(model, prompt, new_tokens, **{**options, "use_cache": False})
+
+    entry, model, _ = generation
+    [measured] = graders.remeasure_generation(model, entry, generate=recomputing, rounds=1, attempts=1)
+    assert measured["speedup"] < 1.5, f"the control's 'cache' should gain nothing, measured {measured['speedup']:.2f}x"
+    honest_about_it = claiming(entry, measured["ms_per_token"])
+    rejects(graders.check_generation, honest_about_it, [measured],
+            match=rf"re-measured KV-cache speed-up {measured['speedup']:.2f}x .*reaches 3x")
+
+
+def test_a_cache_that_changes_the_tokens_fails(graders, generation):
+    from tinytorch.generation import generate
+
+    def wrong_last_token(model, prompt, new_tokens, **options):
+        ids = generate(model, prompt, new_tokens, **options)
+        if options.get("use_cache"):
+            ids = ids.copy()
+            ids[-1] = (ids[-1] + 1) % model.vocab_size
+        return ids
+
+    entry, model, measurements = generation
+    [measured] = graders.remeasure_generation(model, entry, generate=wrong_last_token, rounds=1, attempts=1)
+    rejects(graders.check_generation, entry, [measured],
+            match=rf"with the KV cache differs from generation without it \(new token {entry['new_tokens'] - 1}: ")
+    typed_in = deepcopy(entry)
+    typed_in["tokens"][5] = (typed_in["tokens"][5] + 1) % model.vocab_size
+    rejects(graders.check_generation, typed_in, measurements[-1:], match=r"the record's tokens are not those .*new token 5")
+
+
+def test_missing_or_tampered_gpt_weights_fail(graders, copy):
+    record = read(copy)
+    description = record["generation"]["model"]
+    path = copy / description["file"]
+    with np.load(path) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    tampered = dict(arrays)
+    tampered["head.weight"] = tampered["head.weight"] * 2  # the record's hash left as it was
+    np.savez(path, **tampered)
+    rejects(graders.load_gpt, copy, description, match="gpt.npz has sha256 .* it is not the model the record describes")
+    short = {name: array for name, array in arrays.items() if name != "ln_final.weight"}
+    rewrite_file(copy, description, short)  # hash made consistent: a parameter is missing all the same
+    rejects(graders.load_gpt, copy, description, match=r"does not hold the parameters of GPT.*missing \['ln_final.weight'\]")
+    rewrite_file(copy, description, arrays)
+    wider = dict(description, config={**description["config"], "dim": 64})
+    rejects(graders.load_gpt, copy, wider, match=r"arrays of the wrong shape for GPT")
+    path.unlink()
+    rejects(graders.load_gpt, copy, description, match="the record names gpt.npz, which is not in")
+    del record["generation"]
+    rejects(graders.read_generation, record, match="the record has no 'generation' entry")
+
+
+def test_kv_cache_bytes_typed_in_or_allocated_off_the_formula_fail(graders, generation, monkeypatch):
+    from tinytorch.generation import KVCache
+
+    entry, model, _ = generation
+    typed_in = deepcopy(entry)
+    typed_in["kv_cache_bytes"]["arrays"] //= 2
+    rejects(graders.check_kv_cache_memory, typed_in, model, match="the record claims a KV cache of")
+    float64 = KVCache.for_model.__func__
+
+    def in_float64(cls, model, batch):
+        cache = float64(cls, model, batch)
+        for layer in cache.layers:
+            layer.keys, layer.values = layer.keys.astype(np.float64), layer.values.astype(np.float64)
+        return cache
+
+    monkeypatch.setattr(KVCache, "for_model", classmethod(in_float64))
+    rejects(graders.check_kv_cache_memory, entry, model, match="allocates 262,144 bytes .* gives 131,072")
+
+
+def test_a_generation_workload_too_short_or_past_the_context_fails(graders, generation):
+    entry, model, _ = generation
+    short = dict(entry, new_tokens=100)
+    rejects(graders.check_generation_workload, short, model, match="at least 200 new tokens")
+    long = dict(entry, prompt_ids=entry["prompt_ids"] * 2, prompt_length=2 * entry["prompt_length"])
+    rejects(graders.check_generation_workload, long, model, match="exceed the context of 256")
+    outside = dict(entry, prompt_ids=[0, 65])
+    rejects(graders.check_generation_workload, outside, model, match="expected 0 <= id < 65")
