@@ -79,6 +79,14 @@ def test_pooling_flops():
     assert record.flops == 18 * 9 == 162          # 18 windows, 8 additions and a division each
 
 
+def test_pooling_flops_with_rectangular_windows():
+    """A 2x3 window: 5 comparisons, or 5 additions and a division; either side alone is wrong."""
+    (record,) = profile_model(MaxPool2d((2, 3)), (1, 1, 4, 6)).records
+    assert record.output_shape == (1, 1, 2, 2) and record.flops == 4 * (2 * 3 - 1) == 20
+    (record,) = profile_model(AvgPool2d((3, 2)), (1, 1, 6, 4)).records
+    assert record.output_shape == (1, 1, 2, 2) and record.flops == 4 * 3 * 2 == 24
+
+
 def test_attention_flops_projections_scores_softmax_and_values():
     # B=2, T=4, dim=8, 2 heads: four Linear(8, 8) with bias on 8 rows: 4 * (2*8*8*8 + 8*8) = 4352;
     # Q K^T and A V: 2 * (2 * 2*4*4*8) = 1024; 2*2*4*4 = 64 scores * (scale 1 + mask 1 + softmax 5) = 448
@@ -88,6 +96,14 @@ def test_attention_flops_projections_scores_softmax_and_values():
     assert profile.total_flops == 4352 + 1024 + 448 == 5824
     assert profile.records[0].parameters == 4 * (64 + 8)
     assert profile_model(MultiHeadAttention(8, 2, causal=False), (2, 4, 8)).total_flops == 5824 - 64
+
+
+@pytest.mark.parametrize("length, masked", [(1, False), (2, True), (3, True)])
+def test_attention_counts_the_mask_only_where_the_layer_applies_it(length, masked):
+    """MultiHeadAttention adds the causal mask only for T > 1 (one token sees only itself)."""
+    causal = profile_model(MultiHeadAttention(8, 2, causal=True), (1, length, 8)).total_flops
+    open_ = profile_model(MultiHeadAttention(8, 2, causal=False), (1, length, 8)).total_flops
+    assert causal - open_ == (2 * length * length if masked else 0)  # 2 heads x T x T scores
 
 
 def test_a_cnn_stack_layer_by_layer():
@@ -221,6 +237,8 @@ def test_summary_of_hand_samples():
     assert summary.q1 == pytest.approx(np.percentile(samples, 25))
     assert summary.q3 == pytest.approx(np.percentile(samples, 75))
     assert percentile([7.0], 0.75) == 7.0
+    assert percentile([1.0, 2.0, 3.0], 0.75) == 2.5   # between the last two ranks
+    assert percentile([1.0, 2.0, 3.0], 1.0) == 3.0 and percentile([1.0, 2.0, 3.0], 0.0) == 1.0
     assert summarize([2.0]).describe("ms") == "median 2000.000 ms (IQR 0.000, min 2000.000, max 2000.000, n=1)"
 
 
@@ -280,6 +298,22 @@ def test_profile_ops_times_on_the_injected_clock():
     lines = report.table().splitlines()
     assert lines[2].split() == ["add", "1", "2000.000", "1", "500.000"]
     assert lines[-1] == "block wall time 10000.000 ms"
+
+
+def test_a_forward_op_after_a_backward_is_timed_from_the_end_of_the_last_rule():
+    """The second forward's matmul is timed from the end of the backward (7), not from the end
+    of the first forward (3.5): a backward rule's time is never counted twice."""
+    layer = Linear(2, 2)
+    x = Tensor(np.ones((1, 2), dtype=np.float32))
+    # first forward: matmul ends at 1, add at 3, sum at 3.5; rules 4->4.25, 5->5.5, 6->7;
+    # second forward: matmul ends at 9, add at 9.5; the block ends at 10
+    clock = FakeClock([0.0, 1.0, 3.0, 3.5, 4.0, 4.25, 5.0, 5.5, 6.0, 7.0, 9.0, 9.5, 10.0])
+    with profile_ops(clock=clock) as report:
+        layer(x).sum().backward()
+        layer(x)
+    assert {op: s.seconds for op, s in report.forward.items()} == {"matmul": 1.0 + 2.0, "add": 2.0 + 0.5,
+                                                                  "sum": 0.5}
+    assert report.forward_counts() == {"matmul": 2, "add": 2, "sum": 1}
 
 
 def test_profile_ops_restores_the_dispatch_even_after_an_error():
