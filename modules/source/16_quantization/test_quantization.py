@@ -4,12 +4,14 @@ Scales and zero points by hand; the round trip within half a step (a hypothesis 
 affine and symmetric, per-tensor and per-channel mappings); all-zero, constant and outlier
 tensors; calibration over batches; quantized layers that store int8 and accumulate in int32
 (checked exactly against an int64 reference), stay within the error bound of their float
-layer and refuse gradients; quantize_model on a CNN and a digits MLP; bytes counted by hand.
+layer and refuse gradients; quantize_model on a CNN and a digits MLP; bytes counted by hand;
+the milestone 3 CNN trained on the shifted digits keeps its accuracy within 1 point; module
+15's profiler counts the quantized layers' operations and int8 bytes by hand.
 
 The checks are functions (``round_trip_violations``, ``check_stores_int8``, ...) applied to
 the real code and, in the negative controls at the end, to deliberately broken versions that
 they must reject: a wrong-signed zero point, a "quantized" layer that keeps float32 weights,
-an int8 matmul that wraps around.
+an int8 matmul that wraps around, a calibration that did not see the real input range.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ import tinytorch
 from tinytorch import Tensor
 from tinytorch.activations import ReLU
 from tinytorch.autograd import no_grad
-from tinytorch.datasets import load_digits
-from tinytorch.layers import Flatten, Linear, Sequential
+from tinytorch.dataloader import RandomCrop
+from tinytorch.datasets import load_digits, load_shifted_digits
+from tinytorch.layers import Dropout, Flatten, Linear, Sequential
 from tinytorch.losses import cross_entropy
-from tinytorch.optimizers import Adam
+from tinytorch.optimizers import Adam, CosineAnnealingLR
+from tinytorch.profiling import count_parameters, profile_model
 from tinytorch.quantization import (
+    QUANTIZE_INPUT_OPS,
     SMALLEST_SCALE,
     QuantizedConv2d,
     QuantizedLinear,
@@ -41,9 +46,9 @@ from tinytorch.quantization import (
     quantize_model,
     tensor_range,
 )
-from tinytorch.spatial import Conv2d, MaxPool2d
+from tinytorch.spatial import BatchNorm2d, Conv2d, MaxPool2d
 from tinytorch.training import accuracy
-from pytest_tinytorch.graded_ops.spatial import conv2d_reference
+from pytest_tinytorch.grader.graded_ops.spatial import conv2d_reference
 
 pytestmark = pytest.mark.module("quantization")
 
@@ -203,6 +208,17 @@ def test_a_percentile_range_ignores_one_outlier_and_keeps_typical_values_precise
     assert error["percentile"] < error["min/max"] / 50
     clipped = dequantize(quantize(x[17:18], by_percentile), by_percentile)[0]
     assert clipped == pytest.approx(float(by_percentile.scale) * (127 - int(by_percentile.zero_point)))
+
+
+def test_a_percentile_range_per_channel_is_each_channels_own():
+    """Columns 0..3 of (101, 4) hold 0..100 times 1, 2, 3, 4: the 10th and 90th percentiles of
+    column c are 10 (c + 1) and 90 (c + 1), one pair per channel, not one for the whole tensor."""
+    x = np.arange(101, dtype=np.float32)[:, None] * np.arange(1, 5, dtype=np.float32)
+    low, high = tensor_range(x, axis=1, percentile=90.0)
+    assert low.shape == high.shape == (4,)
+    assert np.allclose(low, [10, 20, 30, 40]) and np.allclose(high, [90, 180, 270, 360])
+    low, high = tensor_range(x.T, axis=0)
+    assert np.array_equal(low, [0, 0, 0, 0]) and np.array_equal(high, [100, 200, 300, 400])
 
 
 def test_a_min_max_observer_keeps_the_extremes_of_all_batches():
@@ -367,6 +383,23 @@ def test_quantize_model_swaps_every_layer_and_leaves_the_original_alone():
     assert np.abs(quantized(x).data - exact).max() < 0.03 * np.abs(exact).max()
 
 
+def test_calibration_sees_the_ranges_of_inference():
+    """The calibration batches run in evaluation mode: dropout passes everything through
+    unscaled and batch norm uses (and does not move) its running statistics, so each observed
+    range is the range the layer will see when the quantized model runs."""
+    tinytorch.manual_seed(0)
+    model = Sequential(Conv2d(1, 2, 3), BatchNorm2d(2), ReLU(), Flatten(), Dropout(0.5), Linear(72, 3))
+    x = Tensor(np.random.default_rng(0).standard_normal((8, 1, 8, 8)) + 3.0)
+    quantized = quantize_model(model, [x])               # the model is in training mode
+    model.eval()
+    with no_grad():
+        features = model[3](model[2](model[1](model[0](x)))).data   # what Linear sees in inference
+    model.train()
+    assert quantized[5].input_params.scale == compute_qparams(features.min(), features.max()).scale
+    assert quantized[1].num_batches_tracked == 0 and np.array_equal(quantized[1].running_mean, np.zeros(2))
+    assert quantized.training and quantized[1].training and quantized[4].training
+
+
 def test_quantize_model_refuses_models_it_cannot_quantize_or_calibrate():
     with pytest.raises(ValueError, match="no Linear or Conv2d"):
         quantize_model(Sequential(ReLU(), Flatten()), [np.ones((1, 3))])
@@ -415,6 +448,87 @@ def test_a_quantized_digits_mlp_keeps_its_accuracy_in_a_quarter_of_the_weight_by
     check_weight_bytes_quartered(model, quantized, 64 * 64 + 64 * 10)
 
 
+def milestone3_cnn():
+    """Milestone 3's architecture: 3,818 parameters, 16x16 images in, 10 classes out."""
+    return Sequential(Conv2d(1, 8, 3, padding=1), ReLU(), MaxPool2d(2), Conv2d(8, 16, 3, padding=1), ReLU(),
+                      MaxPool2d(2), Flatten(), Linear(256, 10))
+
+
+@pytest.fixture(scope="module")
+def trained_cnn():
+    """The milestone 3 CNN trained briefly on the shifted digits (milestone 3's data), with its
+    shifts, Adam at 5e-3 and a cosine schedule: 6 epochs of batches of 32 (about a second on
+    a quiet machine; the lab measures the milestone's full 10-epoch run)."""
+    (X, y), (X_test, y_test) = load_shifted_digits("train"), load_shifted_digits("test")
+    mean, spread = X.mean(), X.std()
+    X, X_test = ((X - mean) / spread).astype(np.float32), ((X_test - mean) / spread).astype(np.float32)
+    tinytorch.manual_seed(0)
+    model, epochs = milestone3_cnn(), 6
+    optimizer = Adam(model.parameters(), lr=5e-3)
+    schedule = CosineAnnealingLR(optimizer, T_max=epochs)
+    order, shift = np.random.default_rng(0), RandomCrop(16, padding=1, seed=0)
+    for _ in range(epochs):
+        for batch in np.array_split(order.permutation(len(X)), len(X) // 32):
+            optimizer.zero_grad()
+            cross_entropy(model(Tensor(shift(X[batch]))), y[batch]).backward()
+            optimizer.step()
+        schedule.step()
+    calibration = [Tensor(X[start:start + 64]) for start in range(0, 256, 64)]
+    return model, calibration, X_test, y_test
+
+
+def float_and_int8_accuracy(model, quantized, X_test, y_test):
+    with no_grad():
+        float_logits = model(Tensor(X_test)).data
+        int8_logits = quantized(Tensor(X_test)).data
+    agreement = float(np.mean(float_logits.argmax(1) == int8_logits.argmax(1)))
+    return accuracy(float_logits, y_test), accuracy(int8_logits, y_test), agreement
+
+
+def test_the_milestone3_cnn_keeps_its_accuracy_within_one_point_in_a_quarter_of_the_bytes(trained_cnn):
+    model, calibration, X_test, y_test = trained_cnn
+    quantized = quantize_model(model, calibration)
+    float_accuracy, int8_accuracy, agreement = float_and_int8_accuracy(model, quantized, X_test, y_test)
+    assert float_accuracy > 0.8                       # a trained network, not chance (10%)
+    assert abs(int8_accuracy - float_accuracy) <= 0.01, (float_accuracy, int8_accuracy)
+    assert agreement > 0.97
+    # float32: 3,818 parameters x 4. int8, per layer: int8 weights, int32 bias, a float32 scale per
+    # output channel, the weights' int32 zero point, the input's float32 scale and int32 zero point
+    conv1, conv2, linear = 72 + 8 * 4 + 8 * 4 + 4 + 8, 1152 + 16 * 4 + 16 * 4 + 4 + 8, 2560 + 10 * 4 + 10 * 4 + 4 + 8
+    assert model_bytes(model) == 3818 * 4 == 15_272
+    assert model_bytes(quantized) == conv1 + conv2 + linear == 4_092
+    check_weight_bytes_quartered(model, quantized, 72 + 1152 + 2560)
+
+
+def test_profiling_the_quantized_cnn_counts_every_layer_and_its_int8_bytes(trained_cnn):
+    """Module 15's profiler, taught by this module: per quantized layer the float layer's FLOPs
+    (the same multiply-adds, in int32), QUANTIZE_INPUT_OPS per input element, 1 per output for
+    the rescale; parameters as many as the float model's, at 1 byte per int8 weight and 4 per
+    int32 bias."""
+    model, calibration, _, _ = trained_cnn
+    quantized = quantize_model(model, calibration)
+    profile = profile_model(quantized, (2, 1, 16, 16))
+    assert profile.uncounted == []
+    assert [r.kind for r in profile.records] == ["QuantizedConv2d", "ReLU", "MaxPool2d", "QuantizedConv2d", "ReLU",
+                                                 "MaxPool2d", "Flatten", "QuantizedLinear"]
+    assert QUANTIZE_INPUT_OPS == 6
+    conv1 = 6 * (2 * 1 * 16 * 16) + (2 * 4096 * 9 + 4096) + 4096   # outputs 2 * 8 * 16 * 16 = 4,096
+    conv2 = 6 * (2 * 8 * 8 * 8) + (2 * 2048 * 72 + 2048) + 2048    # outputs 2 * 16 * 8 * 8 = 2,048
+    linear = 6 * (2 * 256) + (2 * 2 * 256 * 10 + 20) + 20
+    assert [r.flops for r in profile.records] == [conv1, 4096, 1024 * 3, conv2, 2048, 512 * 3, 0, linear]
+    assert (conv1, conv2, linear) == (84_992, 305_152, 13_352)
+    float_profile = profile_model(model, (2, 1, 16, 16))
+    assert [f.flops for f in float_profile.records if f.kind in ("Conv2d", "Linear")] == [
+        conv1 - 3072 - 4096, conv2 - 6144 - 2048, linear - 3072 - 20]
+    stored = [(r.parameters, r.parameter_bytes) for r in profile.records if r.kind.startswith("Quantized")]
+    assert stored == [(72 + 8, 72 + 8 * 4), (1152 + 16, 1152 + 16 * 4), (2560 + 10, 2560 + 10 * 4)]
+    assert (profile.total_parameters, profile.total_parameter_bytes) == (3818, 3920)
+    assert count_parameters(quantized) == (3818, 3920) and count_parameters(model) == (3818, 15_272)
+    no_bias = quantize_model(Sequential(Linear(4, 3, bias=False)), [np.ones((2, 4), np.float32)])
+    assert count_parameters(no_bias) == (12, 12)
+    assert profile_model(no_bias, (5, 4)).total_flops == 6 * 20 + 2 * 5 * 4 * 3 + 15
+
+
 # -- negative controls: the checks above reject broken quantization ------------------------------------
 def quantize_with_the_zero_point_subtracted(x, params):
     """A common slip: round(x / scale) - zero_point."""
@@ -461,3 +575,12 @@ def test_control_an_int8_matmul_fails_the_exact_accumulation_check():
     codes = np.random.default_rng(0).integers(-128, 128, (7, 300)).astype(np.int8)
     with pytest.raises(AssertionError):
         check_integer_accumulation(layer, codes, int64_linear_reference(codes, layer))
+
+
+def test_control_a_calibration_that_missed_the_input_range_loses_more_than_a_point(trained_cnn):
+    """The within-1-point check can fail: calibrated on inputs a hundred times too small, the
+    first layer clips almost every pixel and the accuracy collapses."""
+    model, calibration, X_test, y_test = trained_cnn
+    squeezed = quantize_model(model, [Tensor(batch.data / 100) for batch in calibration])
+    float_accuracy, int8_accuracy, _ = float_and_int8_accuracy(model, squeezed, X_test, y_test)
+    assert float_accuracy - int8_accuracy > 0.1
