@@ -223,7 +223,7 @@ print(f"{len(X_test)} images through the MLP, medians of 30 alternating runs: fl
 # instructor's repository), so finish that first. Calibration: 8 batches of 32 training images.
 
 # %%
-from pytest_tinytorch.milestone_code import load_milestone
+from pytest_tinytorch.course.milestone_code import load_milestone
 
 cnn = load_milestone("cnn")
 cnn_data = cnn.load_data()
