@@ -52,6 +52,43 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
         mutated_line="*.reshape(-2*",
     ),
     Equivalent(
+        "12_attention:scaled_dot_product_attention:*:constant:*", "0.0 -> 1.0",
+        "the mask then adds 1 to every allowed score (and -inf to the blocked ones): softmax is "
+        "unchanged by adding the same number to every entry of a row, so the weights are the same",
+        mutated_line="blocked = np.where(mask, 1.0, -np.inf)*",
+    ),
+    Equivalent(
+        "12_attention:MultiHeadAttention.forward:*:*:*", "*",
+        "the mutant masks a single new query (T = 1) too; the causal mask's row for the last position allows every key, so "
+        "masking it changes nothing and the output is the same",
+        mutated_line="mask = self.causal_rows(start, x.shape?1?) if self.causal and x.shape?1? >= 1 else None",
+    ),
+    Equivalent(
+        "12_attention:MultiHeadAttention.forward:*:*:*", "*",
+        "the mutant tests the model width (always above 1) instead of T, so it masks a single new query too; the causal mask's row for the last position allows every key, so "
+        "masking it changes nothing and the output is the same",
+        mutated_line="mask = self.causal_rows(start, x.shape?1?) if self.causal and x.shape?2? > 1 else None",
+    ),
+    Equivalent(
+        "12_attention:MultiHeadAttention.forward:*:*:*", "*",
+        "the mutant masks a single new query (T = 1) too; the causal mask's row for the last position allows every key, so "
+        "masking it changes nothing and the output is the same",
+        mutated_line="mask = self.causal_rows(start, x.shape?1?) if self.causal and x.shape?1? > 0 else None",
+    ),
+    Equivalent(
+        "10_tokenization:learn_merges:*:remove_statement:*", "removed 'pair_counts.pop(pair, None)'",
+        "by then the incremental update has subtracted every occurrence of the merged pair (each "
+        "merge removes the pairs it overlaps, the pair itself included), so its count is 0 and no "
+        "heap entry for it is pushed or accepted: dropping the zero entry changes no merge",
+    ),
+    Equivalent(
+        "13_transformers:layer_norm_backward:*:constant:*", "1 -> 2",
+        "summing the weight's and bias's gradients over one axis fewer leaves a gradient of shape "
+        "(T, D) for a (D,) parameter; the engine sums every gradient back to its input's shape "
+        "(autograd.unbroadcast), which adds the remaining axis: the same numbers",
+        mutated_line="vector_axes = tuple(range(grad.ndim - 2))",
+    ),
+    Equivalent(
         "14_generation:pick_next_token:*:negation:*", "-1 -> 1",
         "logits are (batch, vocab), always 2-D there: axis 1 is axis -1",
         mutated_line="return np.argmax(logits, axis=1)",
