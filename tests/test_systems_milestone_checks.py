@@ -113,7 +113,7 @@ def test_the_honest_submission_passes_every_check(systems, graders, honest, digi
     graders.check_candidates(record, honest, digits)
     entry, model, measurements = generation
     graders.check_generation_workload(entry, model)
-    assert graders.check_kv_cache_memory(entry, model) == 2 * 2 * 4 * 256 * 8 * 4
+    assert graders.check_kv_cache_memory(entry, model) == 2 * 2 * 4 * 256 * 4 * 4  # layers, heads, context, head_dim, bytes
     graders.check_generation(entry, measurements)
 
 
@@ -291,7 +291,7 @@ def test_a_cache_that_recomputes_everything_fails_the_floor_even_when_claimed_ho
     assert measured["speedup"] < 1.5, f"the control's 'cache' should gain nothing, measured {measured['speedup']:.2f}x"
     honest_about_it = claiming(entry, measured["ms_per_token"])
     rejects(graders.check_generation, honest_about_it, [measured],
-            match=rf"re-measured KV-cache speed-up {measured['speedup']:.2f}x .*reaches 3x")
+            match=rf"re-measured KV-cache speed-up {measured['speedup']:.2f}x .*reaches 2x")
 
 
 def test_a_cache_that_changes_the_tokens_fails(graders, generation):
@@ -351,7 +351,7 @@ def test_kv_cache_bytes_typed_in_or_allocated_off_the_formula_fail(graders, gene
         return cache
 
     monkeypatch.setattr(KVCache, "for_model", classmethod(in_float64))
-    rejects(graders.check_kv_cache_memory, entry, model, match="allocates 262,144 bytes .* gives 131,072")
+    rejects(graders.check_kv_cache_memory, entry, model, match="allocates 131,072 bytes .* gives 65,536")
 
 
 def test_a_generation_workload_too_short_or_past_the_context_fails(graders, generation):

@@ -23,7 +23,7 @@ for itself.
 - **KV cache** (the record's ``"generation"`` entry): milestone 4's GPT rebuilt by the grader
   from the record's config and the submitted weights (sha256 checked), then greedy generation
   of the record's workload with and without module 14's cache, whole generations interleaved
-  by ``compare``: both must give the record's tokens, the cache's bytes must be module 14's
+  by ``compare`` on the process's CPU time: both must give the record's tokens, the cache's bytes must be module 14's
   formula, the claimed speed-up must lie within ``GENERATION_TOLERANCE`` of one of up to
   ``GENERATION_ATTEMPTS`` re-measurements and reach ``GENERATION_FLOOR``.
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import time
 from pathlib import Path
 
 import matplotlib
@@ -61,20 +62,21 @@ BASELINE_ACCURACY = 0.95
 """Milestone 2's target: a baseline below it is not milestone 2's model."""
 GPT_CONFIG_KEYS = ("vocab_size", "context_length", "dim", "heads", "layers")
 """The arguments of module 13's ``GPT``: the record's config rebuilds the submitted model."""
-GENERATION_ROUNDS = 5
+GENERATION_ROUNDS = 11
 """The grader's timed rounds of each generation (after one warm-up round)."""
 GENERATION_TOLERANCE = 1.5
 """A claimed KV-cache speed-up must be within this factor of one of the grader's (either way)."""
 GENERATION_ATTEMPTS = 3
 """The grader re-measures up to this many times, stopping at the first measurement that
 agrees with the claim: one measurement can fall into a loaded patch of the machine."""
-GENERATION_FLOOR = 3.0
-"""The re-measured KV-cache speed-up every submission must reach (see the README: the
-reference workload measures 5-7x; a cache that recomputes the prefix measures 1x)."""
+GENERATION_FLOOR = 2.0
+"""The re-measured KV-cache speed-up every submission must reach: the reference workload
+measures 2.9x to 4.1x in CPU time under loads of 1.5 to 4.5, a cache that recomputes the
+prefix about 1x (see the README)."""
 MIN_NEW_TOKENS = 200
 """The cache's gain grows with the prefix it does not recompute: the floor is for long runs."""
 MAX_GPT_PARAMETERS = 150_000
-"""Bounds the grader's re-measurement (the reference GPT has 37,824 parameters)."""
+"""Bounds the grader's re-measurement (the reference GPT has 12,768 parameters)."""
 
 
 # -- reading a submission -------------------------------------------------------------------
@@ -337,8 +339,11 @@ def check_candidates(record, directory, data) -> None:
 
 
 # -- the KV cache of milestone 4's GPT -----------------------------------------------------------
-GENERATION_KEYS = ("model", "prompt_ids", "prompt_length", "new_tokens", "tokens", "identical", "ms_per_token",
-                   "speedup", "timing", "kv_cache_bytes")
+GENERATION_KEYS = ("model", "prompt_ids", "prompt_length", "new_tokens", "clock", "tokens", "identical",
+                   "ms_per_token", "speedup", "timing", "kv_cache_bytes")
+GENERATION_CLOCK = "process_time"
+"""Generation is timed in the process's CPU time: the work the cache saves, whatever else runs
+on the machine (wall-clock ratios of the same workload spread from 3x to 10x, see the README)."""
 
 
 def read_generation(record) -> dict:
@@ -349,6 +354,10 @@ def read_generation(record) -> dict:
     entry = record["generation"]
     missing = [key for key in GENERATION_KEYS if key not in entry]
     assert not missing, f"the record's generation entry lacks {missing}; expected {list(GENERATION_KEYS)}"
+    assert entry["clock"] == GENERATION_CLOCK, (
+        f"the record's generation times are on the clock {entry['clock']!r}; the grader times the process's "
+        f"CPU time, {GENERATION_CLOCK!r} (time.process_time, module 19's clock argument)"
+    )
     return entry
 
 
@@ -430,8 +439,10 @@ def check_kv_cache_memory(entry, model) -> int:
 
 def measure_generation(model, entry, generate=None, rounds=GENERATION_ROUNDS) -> dict:
     """The grader's own run of the record's workload: greedy generation with and without the
-    KV cache, whole generations interleaved by module 19's ``compare`` (one warm-up round,
-    medians). ``generate`` is module 14's unless given (the negative controls give broken ones)."""
+    KV cache, whole generations interleaved by module 19's ``compare`` on the process's CPU
+    time (one warm-up round, medians), the allocator settled first as the notebook's
+    ``settle_allocator`` does. ``generate`` is module 14's unless given (the negative
+    controls give broken ones)."""
     from tinytorch.benchmarking import compare
 
     if generate is None:
@@ -439,13 +450,16 @@ def measure_generation(model, entry, generate=None, rounds=GENERATION_ROUNDS) ->
     prompt = np.asarray(entry["prompt_ids"], dtype=np.int64)
     new_tokens = entry["new_tokens"]
     produced = {}
+    block = np.empty(16 << 20, dtype=np.uint8)  # freed at once: malloc keeps blocks up to 16 MB for reuse,
+    del block  # so a fresh process pays no page faults that a long-running one does not (README)
 
     def run(use_cache):
         def step():
             produced[use_cache] = generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache)
         return step
 
-    comparison = compare({"uncached": run(False), "cached": run(True)}, warmup=1, rounds=rounds)
+    comparison = compare({"uncached": run(False), "cached": run(True)}, warmup=1, rounds=rounds,
+                         clock=time.process_time)
     medians = comparison.medians_ms
     return {"cached": np.asarray(produced[True])[len(prompt):], "uncached": np.asarray(produced[False])[len(prompt):],
             "speedup": 1.0 / comparison.ratio("cached"),
@@ -503,7 +517,7 @@ def check_generation(entry, measurements) -> None:
         )
         claimed_ms = entry["ms_per_token"][name]
         assert claimed_ms == pytest.approx(1e3 * medians[name] / entry["new_tokens"], rel=1e-6), (
-            f"the record claims {claimed_ms:.3f} ms per token {name}, its own timing gives "
+            f"the record claims {claimed_ms:.3f} CPU ms per token {name}, its own timing gives "
             f"{1e3 * medians[name] / entry['new_tokens']:.3f}"
         )
     assert entry["speedup"] == pytest.approx(medians["uncached"] / medians["cached"], rel=1e-6), (
@@ -511,7 +525,7 @@ def check_generation(entry, measurements) -> None:
         f"{medians['uncached'] / medians['cached']:.2f}x"
     )
     claimed = float(entry["speedup"])
-    figures = ", ".join(f"{m['speedup']:.2f}x ({m['ms_per_token']['cached']:.2f} ms per token cached, "
+    figures = ", ".join(f"{m['speedup']:.2f}x ({m['ms_per_token']['cached']:.2f} CPU ms per token cached, "
                         f"{m['ms_per_token']['uncached']:.2f} uncached)" for m in measurements)
     assert any(1 / GENERATION_TOLERANCE <= claimed / m["speedup"] <= GENERATION_TOLERANCE for m in measurements), (
         f"the record claims a {claimed:.2f}x KV-cache speed-up, re-measured {figures}: more than "
