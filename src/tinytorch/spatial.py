@@ -37,7 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinytorch.autograd import backward_rule
 from tinytorch.layers import Flatten, Module, Parameter
 from tinytorch.rng import generator
-from tinytorch.tensor import Tensor
+from tinytorch.tensor import Tensor, as_tensor
 
 CHANNEL_AXES = (0, 2, 3)
 """Batch normalisation of images averages over the batch and both spatial axes."""
@@ -161,6 +161,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     out[n, o, r, c] = bias[o] + sum over (i, kh, kw) of
                       weight[o, i, kh, kw] * padded[n, i, r * stride + kh, c * stride + kw]
     """
+    x, weight = as_tensor(x), as_tensor(weight)  # arrays and lists too, as every other op
+    bias = None if bias is None else as_tensor(bias)
     stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     name = _check_conv_arguments(x, weight, bias)
     kernel = weight.shape[2:]
@@ -211,6 +213,7 @@ def _pool_settings(layer: str, x: Tensor, kernel_size, stride) -> tuple:
 
 def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     """The largest value of each kernel-sized window: (N, C, H, W) -> (N, C, OH, OW)."""
+    x = as_tensor(x)
     kernel, stride, out_size = _pool_settings("max_pool2d", x, kernel_size, stride)
     # BEGIN SOLUTION
     data = None
@@ -247,6 +250,7 @@ def max_pool2d_backward(grad, out, x, kernel, stride):
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     """The mean of each kernel-sized window: (N, C, H, W) -> (N, C, OH, OW)."""
+    x = as_tensor(x)
     kernel, stride, out_size = _pool_settings("avg_pool2d", x, kernel_size, stride)
     # BEGIN SOLUTION
     total = sum(kernel_offset_view(x.data, offset, stride, out_size) for offset in np.ndindex(*kernel))
@@ -300,6 +304,7 @@ def batch_norm2d(x: Tensor, weight: Tensor, bias: Tensor, running_mean=None, run
     (times n / (n - 1)), as PyTorch. Evaluation: the running statistics instead, so an image's
     output no longer depends on the rest of its batch.
     """
+    x = as_tensor(x)
     _check_batch_norm_arguments(x, weight, bias, running_mean, running_var, training, momentum)
     # BEGIN SOLUTION
     if training:

@@ -466,6 +466,20 @@ def test_functional_conv2d_checks_weight_and_bias():
     assert str(error.value) == "conv2d with weight of shape (3, 2, 3, 3) got bias of shape (2,): expected (3,)"
 
 
+def test_layers_and_functions_take_plain_arrays_as_every_other_op():
+    """A NumPy array (or a list) is an input like a Tensor: the same numbers come out."""
+    images = np.random.default_rng(3).normal(size=(2, 1, 6, 6)).astype(np.float32)
+    conv, norm = Conv2d(1, 2, 3), BatchNorm2d(1)
+    np.testing.assert_array_equal(conv(images).data, conv(Tensor(images)).data)
+    np.testing.assert_array_equal(
+        conv2d(images, conv.weight.data, conv.bias.data).data, conv(Tensor(images)).data)
+    for pool in (MaxPool2d(2), AvgPool2d(2)):
+        np.testing.assert_array_equal(pool(images).data, pool(Tensor(images)).data)
+    np.testing.assert_array_equal(max_pool2d(images.tolist(), 3).data, max_pool2d(Tensor(images), 3).data)
+    norm.eval()
+    np.testing.assert_array_equal(norm(images).data, norm(Tensor(images)).data)
+
+
 def test_pool_and_batch_norm_errors_name_the_layer():
     with pytest.raises(ValueError) as error:
         AvgPool2d(2, stride=1)(Tensor(np.zeros((4, 4))))
