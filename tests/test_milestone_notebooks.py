@@ -162,6 +162,10 @@ def test_the_systems_starter_work_is_a_todo():
         starter.pareto_front([("a", 1.0, 0.5)])
     with pytest.raises(NotImplementedError, match="TODO: Part 2, compress"):
         starter.compress(starter.mlp.MLP(), None)
+    with pytest.raises(NotImplementedError, match="TODO: Part 4, kv_cache_memory"):
+        starter.kv_cache_memory(None)
+    with pytest.raises(NotImplementedError, match="TODO: Part 4, kv_cache_speedup"):
+        starter.kv_cache_speedup(None, [0], 1)
 
 
 def test_mlp_data_uses_the_bundled_digits_unless_mnist_is_cached(monkeypatch, tmp_path):

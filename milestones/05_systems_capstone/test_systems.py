@@ -421,14 +421,15 @@ def check_kv_cache_memory(entry, model) -> int:
     and what the record claims."""
     from tinytorch.generation import KVCache
 
-    head_dim = model.dim // model.heads
-    itemsize = np.dtype(model.token.weight.dtype).itemsize
-    formula = 2 * model.num_layers * 1 * model.heads * model.context_length * head_dim * itemsize
+    per_head = model.dim // model.heads
+    bytes_per_number = model.token.weight.data.itemsize
+    keys_and_values = 2
+    formula = keys_and_values * model.num_layers * model.heads * model.context_length * per_head * bytes_per_number
     allocated = KVCache.for_model(model, 1).nbytes
     assert allocated == formula, (
         f"KVCache.for_model allocates {allocated:,} bytes for one sequence; module 14's formula "
-        f"2 x {model.num_layers} layers x 1 x {model.heads} heads x {model.context_length} x {head_dim} x {itemsize} "
-        f"gives {formula:,}"
+        f"2 x {model.num_layers} layers x 1 x {model.heads} heads x {model.context_length} x {per_head} x "
+        f"{bytes_per_number} gives {formula:,}"
     )
     claimed = entry["kv_cache_bytes"]
     assert claimed.get("batch") == 1 and claimed.get("formula") == formula and claimed.get("arrays") == allocated, (
@@ -449,21 +450,21 @@ def measure_generation(model, entry, generate=None, rounds=GENERATION_ROUNDS) ->
         from tinytorch.generation import generate
     prompt = np.asarray(entry["prompt_ids"], dtype=np.int64)
     new_tokens = entry["new_tokens"]
-    produced = {}
+    outputs = {}
     block = np.empty(16 << 20, dtype=np.uint8)  # freed at once: malloc keeps blocks up to 16 MB for reuse,
     del block  # so a fresh process pays no page faults that a long-running one does not (README)
 
-    def run(use_cache):
-        def step():
-            produced[use_cache] = generate(model, prompt, new_tokens, temperature=0, use_cache=use_cache)
-        return step
+    def generation(cached):
+        def whole_generation():
+            outputs[cached] = np.asarray(generate(model, prompt, new_tokens, temperature=0, use_cache=cached))
+        return whole_generation
 
-    comparison = compare({"uncached": run(False), "cached": run(True)}, warmup=1, rounds=rounds,
-                         clock=time.process_time)
-    medians = comparison.medians_ms
-    return {"cached": np.asarray(produced[True])[len(prompt):], "uncached": np.asarray(produced[False])[len(prompt):],
-            "speedup": 1.0 / comparison.ratio("cached"),
-            "ms_per_token": {name: medians[name] / new_tokens for name in ("cached", "uncached")}}
+    cpu_seconds = time.process_time
+    timing = compare({"uncached": generation(False), "cached": generation(True)}, warmup=1, rounds=rounds, clock=cpu_seconds)
+    seconds = {name: summary.median for name, summary in timing.summaries.items()}
+    return {"cached": outputs[True][len(prompt):], "uncached": outputs[False][len(prompt):],
+            "speedup": seconds["uncached"] / seconds["cached"],
+            "ms_per_token": {name: 1e3 * seconds[name] / new_tokens for name in ("cached", "uncached")}}
 
 
 def agrees(entry, measured) -> bool:
