@@ -331,6 +331,9 @@ def test_missing_or_tampered_gpt_weights_fail(graders, copy):
     rejects(graders.load_gpt, copy, wider, match=r"arrays of the wrong shape for GPT")
     path.unlink()
     rejects(graders.load_gpt, copy, description, match="the record names gpt.npz, which is not in")
+    untimed = deepcopy(record["generation"])
+    del untimed["timing"]["summaries"]["cached"]
+    rejects(graders.read_generation, dict(record, generation=untimed), match="no samples and median for 'cached'")
     del record["generation"]
     rejects(graders.read_generation, record, match="the record has no 'generation' entry")
 

@@ -354,6 +354,15 @@ def read_generation(record) -> dict:
     entry = record["generation"]
     missing = [key for key in GENERATION_KEYS if key not in entry]
     assert not missing, f"the record's generation entry lacks {missing}; expected {list(GENERATION_KEYS)}"
+    lacking = [key for key in ("file", "sha256", "config", "parameters") if key not in entry["model"]]
+    assert not lacking, f"the record's generation model lacks {lacking}; save_gpt describes file, sha256, config, parameters"
+    for name in ("cached", "uncached"):
+        summary = entry["timing"].get("summaries", {}).get(name, {}) if isinstance(entry["timing"], dict) else {}
+        assert isinstance(summary.get("samples"), list) and summary["samples"] and "median" in summary, (
+            f"the record's generation timing has no samples and median for {name!r}: expected module 19's "
+            "Comparison.to_dict() of the contenders 'uncached' and 'cached'"
+        )
+        assert name in entry["ms_per_token"], f"the record's ms_per_token lacks {name!r}"
     assert entry["clock"] == GENERATION_CLOCK, (
         f"the record's generation times are on the clock {entry['clock']!r}; the grader times the process's "
         f"CPU time, {GENERATION_CLOCK!r} (time.process_time, module 19's clock argument)"
