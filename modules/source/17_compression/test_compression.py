@@ -95,6 +95,11 @@ def test_the_mask_removes_the_smallest_magnitudes_by_hand():
     assert smallest_magnitude_mask(values.reshape(5, 1), 4).ravel().tolist() == [False, False, False, True, False]
 
 
+def test_pruning_a_single_weight_removes_exactly_the_smallest():
+    values = np.array([[0.3, -0.2], [0.25, 0.9]])
+    assert smallest_magnitude_mask(values, 1).tolist() == [[True, False], [True, True]]
+
+
 def test_ties_never_change_how_many_weights_are_removed():
     values = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 1.0]])
     mask = smallest_magnitude_mask(values, 3)
@@ -162,6 +167,21 @@ def test_pruned_weights_stay_exactly_zero_through_optimizer_steps(make_optimizer
     assert masks.sparsity() == round(0.8 * 368) / 368  # 8*16 + 16*12 + 12*4 = 368 weights
 
 
+def test_pruned_entries_of_the_gradient_are_zeroed_so_momentum_never_grows_there():
+    """attach zeroes the pruned entries of each gradient before the update (the docstring's
+    'momentum and Adam's moments stop growing there'), not only the weights after it."""
+    model = mlp()
+    masks = magnitude_prune(model, 0.5)
+    optimizer = masks.attach(SGD(model.parameters(), lr=0.1, momentum=0.9))
+    training_steps(model, optimizer, 3, seed=2)
+    for name, mask in masks.masks.items():
+        weight = masks.weights[name]
+        index = next(i for i, param in enumerate(optimizer.params) if param is weight)
+        assert np.all(weight.grad[~mask] == 0), f"{name}: pruned entries of the gradient after step()"
+        assert np.all(optimizer.state[index]["velocity"][~mask] == 0), f"{name}: momentum at pruned entries"
+        assert np.any(optimizer.state[index]["velocity"][mask] != 0)
+
+
 def test_the_masks_hold_inside_a_trainer_and_attach_checks_its_optimizer():
     model = mlp()
     masks = magnitude_prune(model, 0.5, scope="layer")
@@ -218,6 +238,16 @@ def float64_pair(seed):
         layer.weight.data = layer.weight.data.astype(np.float64)
         layer.bias.data = layer.bias.data.astype(np.float64)
     return first, second
+
+
+def test_channel_importance_is_the_norm_of_each_filter_and_its_bias_by_hand():
+    conv = Conv2d(2, 3, 1)
+    conv.weight.data = np.array([[3.0, 0.0], [1.0, 2.0], [0.0, 0.0]]).reshape(3, 2, 1, 1)
+    conv.bias.data = np.array([4.0, 2.0, 0.5])
+    np.testing.assert_allclose(channel_importance(conv), [5.0, 3.0, 0.5], rtol=1e-12)
+    no_bias = Conv2d(2, 3, 1, bias=False)
+    no_bias.weight.data = conv.weight.data.copy()
+    np.testing.assert_allclose(channel_importance(no_bias), [3.0, np.sqrt(5.0), 0.0], rtol=1e-12)
 
 
 def test_removing_neurons_shrinks_both_layers_and_computes_the_masked_pair():
@@ -303,6 +333,14 @@ def test_low_rank_factors_reach_the_eckart_young_error():
             assert np.allclose(factored(x).data, x.data @ product + linear.bias.data, atol=1e-5)
         errors.append(error)
     assert errors[0] > errors[1] > 0.1 and errors[2] < 1e-6  # full rank is exact
+
+
+def test_low_rank_of_a_linear_without_bias_adds_no_bias():
+    tinytorch.manual_seed(1)
+    linear = Linear(6, 4, bias=False)
+    factored = low_rank_linear(linear, 2)
+    assert factored[0].bias is None and factored[1].bias is None
+    assert sum(param.data.size for param in factored.parameters()) == 2 * (6 + 4)
 
 
 def test_low_rank_rank_is_checked():

@@ -204,6 +204,24 @@ def test_fused_bias_gelu_writes_into_the_given_buffer():
     np.testing.assert_allclose(same, out, rtol=0, atol=0)
 
 
+def test_fused_bias_gelu_in_place_over_many_blocks_reads_each_input_row_once():
+    """In place (``out`` is ``x``), block after block: a block that started one row early would
+    read a row that the previous block already overwrote with its GELU."""
+    rng = np.random.default_rng(7)
+    features = 64
+    x, bias = rng.standard_normal((3 * fusion_block_rows(features) + 5, features)), rng.standard_normal(features)
+    expected = bias_gelu_composed(x, bias)
+    fused_bias_gelu(x, bias, out=x)
+    np.testing.assert_allclose(x, expected, rtol=1e-13, atol=1e-15)
+
+
+def test_fused_bias_gelu_with_rows_wider_than_the_block_budget_goes_row_by_row():
+    rng = np.random.default_rng(8)
+    features = FUSION_BLOCK_ELEMENTS + 3  # one row per block
+    x, bias = rng.standard_normal((3, features)), rng.standard_normal(features)
+    np.testing.assert_allclose(fused_bias_gelu(x, bias), bias_gelu_composed(x, bias), rtol=1e-13, atol=1e-15)
+
+
 def test_fused_bias_gelu_refuses_bad_bias_and_bad_buffers():
     x = np.ones((4, 3))
     with pytest.raises(ValueError, match=r"x has shape \(4, 3\) and bias \(4,\); expected a 1-D bias with one value"):

@@ -89,6 +89,32 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
         mutated_line="vector_axes = tuple(range(grad.ndim - 2))",
     ),
     Equivalent(
+        "17_compression:smallest_magnitude_mask:*:comparison:*", "> -> >= in count > 0",
+        "with count == 0 the mutant also runs keep[order[:0]] = False, which selects nothing: the "
+        "mask stays all True",
+    ),
+    Equivalent(
+        "17_compression:low_rank_linear:*:negation:*", "False -> True",
+        "full_matrices=True only adds columns of U beyond min(in, out) (and rows of V^T); the "
+        "factors use the first rank <= min(in, out) of them, which are the same",
+        mutated_line="u, s, vt = np.linalg.svd(*, full_matrices=True)",
+    ),
+    Equivalent(
+        "18_acceleration:matmul_loops:*:swap_function:*", "zeros(...) -> ones(...) in *",
+        "every entry of out is assigned (out[i, j] = total) before it is read, so its starting "
+        "value is never seen",
+    ),
+    Equivalent(
+        "18_acceleration:matmul_tiled:*:off_by_one:*", "+1 on argument 2 of range(0, *, tile)",
+        "one more start only when the size is a multiple of the tile, and then it starts at the "
+        "end: the slices from there are empty, and adding an empty product changes nothing",
+    ),
+    Equivalent(
+        "18_acceleration:fused_bias_gelu:*:off_by_one:*", "+1 on argument 2 of range(0, rows_in.shape?0?, block)",
+        "one more block only when the rows are a multiple of the block, and it starts at the end: "
+        "its slices are empty and it writes nothing",
+    ),
+    Equivalent(
         "14_generation:pick_next_token:*:negation:*", "-1 -> 1",
         "logits are (batch, vocab), always 2-D there: axis 1 is axis -1",
         mutated_line="return np.argmax(logits, axis=1)",
