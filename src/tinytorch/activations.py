@@ -64,8 +64,8 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``; shifting by the max keeps exp from overflowing."""
     dim = _normalize_axis(dim, x.ndim)[0]
     # BEGIN SOLUTION
-    shifted = np.exp(x.data - np.max(x.data, axis=dim, keepdims=True))
-    data = shifted / np.sum(shifted, axis=dim, keepdims=True)
+    shifted = np.exp(x.data - x.data.max(axis=dim, keepdims=True))
+    data = shifted / shifted.sum(axis=dim, keepdims=True)
     # END SOLUTION
     return Tensor._result(data, "softmax", (x,), {"dim": dim})
 
@@ -74,8 +74,8 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """log(softmax(x)) computed as x - logsumexp(x): finite where softmax underflows to 0."""
     dim = _normalize_axis(dim, x.ndim)[0]
     # BEGIN SOLUTION
-    shifted = x.data - np.max(x.data, axis=dim, keepdims=True)
-    data = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+    shifted = x.data - x.data.max(axis=dim, keepdims=True)
+    data = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
     # END SOLUTION
     return Tensor._result(data, "log_softmax", (x,), {"dim": dim})
 

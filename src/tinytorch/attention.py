@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from tinytorch.activations import softmax
+from tinytorch.autograd import is_grad_enabled
 from tinytorch.layers import Linear, Module
 from tinytorch.tensor import Tensor, as_tensor
 
@@ -119,6 +120,13 @@ class MultiHeadAttention(Module):
     are joined back to (B, T, dim) and mixed by the output projection ``out`` (Linear(dim,
     dim)). With ``causal=True`` position i attends to positions 0..i only; the lower-triangular
     mask is made once and kept (``mask``), grown only if a longer sequence arrives.
+
+    The weights of ``query``, ``key`` and ``value`` lie side by side in one (dim, 3 dim)
+    array, each Linear's weight a view of its columns (``join_projections``). When no
+    gradient is recorded (generation runs under ``no_grad``), one matmul with that array
+    makes q, k and v together, as nanoGPT's single ``c_attn`` projection does: a third of the
+    matmul and bias calls for the same numbers. The three Linears stay the parameters, by
+    the same names, so the state dict and the gradients are those of three projections.
     """
 
     def __init__(self, dim: int, heads: int, causal: bool = True):
@@ -136,7 +144,33 @@ class MultiHeadAttention(Module):
         self.key = Linear(dim, dim)
         self.value = Linear(dim, dim)
         self.out = Linear(dim, dim)
+        self.join_projections()
         self.mask = causal_mask(1)
+
+    def join_projections(self) -> None:
+        """Copy the weights of ``query``, ``key`` and ``value`` side by side into one array
+        ``joined_weight`` (dim, 3 dim), their biases into ``joined_bias`` (3 dim,), and make
+        each Linear's weight and bias views of its columns. Whatever changes the parameters
+        in place (an optimizer step, ``load_state_dict``, an initialisation) then changes the
+        joined arrays too. Replacing a parameter's ``.data`` (a dtype change, a copy of the
+        model) ends the joining (``projections_joined`` turns False) until this is called again.
+        """
+        projections = (self.query, self.key, self.value)
+        self.joined_weight = np.concatenate([projection.weight.data for projection in projections], axis=1)
+        self.joined_bias = np.concatenate([projection.bias.data for projection in projections])
+        for index, projection in enumerate(projections):
+            columns = slice(index * self.dim, (index + 1) * self.dim)
+            projection.weight.data = self.joined_weight[:, columns]
+            projection.bias.data = self.joined_bias[columns]
+
+    def projections_joined(self) -> bool:
+        """True while the query, key and value parameters are views of the joined arrays."""
+        for projection in (self.query, self.key, self.value):
+            weight, bias = getattr(projection, "weight", None), getattr(projection, "bias", None)
+            if weight is None or bias is None or weight.data.base is not self.joined_weight \
+                    or bias.data.base is not self.joined_bias:
+                return False
+        return True
 
     def causal_rows(self, start: int, count: int) -> np.ndarray:
         """Rows start..start+count of the causal mask, over keys 0..start+count: the mask of
@@ -160,6 +194,23 @@ class MultiHeadAttention(Module):
         return x.transpose(1, 2).reshape(batch, length, self.dim)
         # END SOLUTION
 
+    def project(self, x: Tensor) -> tuple:
+        """q, k and v of ``x`` (B, T, dim), each split into heads: (B, heads, T, head_dim).
+
+        While a gradient may be recorded, each of ``query``, ``key`` and ``value`` makes its
+        own, so that the gradient reaches its parameters. Under ``no_grad``, with the
+        projections joined, one matmul makes all three, (B, T, 3 dim), and one reshape and
+        transpose split it into (3, B, heads, T, head_dim): q, k and v are its three slices.
+        """
+        # BEGIN SOLUTION
+        if is_grad_enabled() or not self.projections_joined():
+            return tuple(self.split_heads(projection(x)) for projection in (self.query, self.key, self.value))
+        batch, length, _ = x.shape
+        joined = x @ Tensor._constant(self.joined_weight) + Tensor._constant(self.joined_bias)
+        joined = joined.reshape(batch, length, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)
+        return joined[0], joined[1], joined[2]
+        # END SOLUTION
+
     def forward(self, x: Tensor, kv_cache=None) -> Tensor:
         """``x`` (B, T, dim) -> (B, T, dim).
 
@@ -173,7 +224,7 @@ class MultiHeadAttention(Module):
             raise ValueError(f"{self!r} got input of shape {x.shape}: expected (batch, T, {self.dim})")
         start = 0 if kv_cache is None else kv_cache.length
         # BEGIN SOLUTION
-        q, k, v = (self.split_heads(projection(x)) for projection in (self.query, self.key, self.value))
+        q, k, v = self.project(x)
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)
         mask = self.causal_rows(start, x.shape[1]) if self.causal and x.shape[1] > 1 else None

@@ -54,9 +54,9 @@ class LayerKVCache:
         """Store the keys and values (batch, heads, T, head_dim) of the next T positions;
         return the keys and values of every position so far, as constant tensors."""
         batch, heads, _, head_dim = self.keys.shape
+        count = keys.shape[2] if keys.ndim == 4 else None
         for name, tensor in (("keys", keys), ("values", values)):
-            if tensor.ndim != 4 or tensor.shape[:2] != (batch, heads) or tensor.shape[3] != head_dim \
-                    or tensor.shape[2] != keys.shape[2]:
+            if tensor.shape != (batch, heads, count, head_dim):
                 raise ValueError(
                     f"LayerKVCache.append got {name} of shape {tensor.shape}: expected (batch={batch}, "
                     f"heads={heads}, T, head_dim={head_dim}), keys and values of the same T"

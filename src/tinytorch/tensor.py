@@ -74,12 +74,18 @@ def _normalize_axis(axis, ndim: int):
 
 def _checked_axis(op: str, axis, ndim: int) -> int:
     """One axis as a non-negative int; a clear error when it is not an axis of ``ndim`` dims."""
-    expected = f"an int in [{-ndim}, {ndim - 1}]" if ndim else "none: a 0-d tensor has no axes"
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op} axis {axis!r} is not an integer; expected {expected}")
+        raise TypeError(f"{op} axis {axis!r} is not an integer; expected {_axis_range(ndim)}")
     if not -ndim <= axis < ndim:
-        raise ValueError(f"{op} axis {axis} is out of range for a tensor with {ndim} dimensions; expected {expected}")
+        raise ValueError(
+            f"{op} axis {axis} is out of range for a tensor with {ndim} dimensions; expected {_axis_range(ndim)}"
+        )
     return int(axis) % ndim
+
+
+def _axis_range(ndim: int) -> str:
+    """The axes a tensor of ``ndim`` dimensions has, for error messages."""
+    return f"an int in [{-ndim}, {ndim - 1}]" if ndim else "none: a 0-d tensor has no axes"
 
 
 def _permutation(axes: tuple, ndim: int) -> tuple:
@@ -265,12 +271,13 @@ class Tensor:
 
     def __matmul__(self, other) -> "Tensor":
         other = _lift(other, self)
-        if self.ndim == 0 or other.ndim == 0:
+        left_shape, right_shape = self.data.shape, other.data.shape
+        if not left_shape or not right_shape:
             raise ValueError(
                 f"matmul needs tensors with at least 1 dimension; got shapes {self.shape} and {other.shape}"
             )
-        inner_left = self.shape[-1]
-        inner_right = other.shape[-2] if other.ndim > 1 else other.shape[0]
+        inner_left = left_shape[-1]
+        inner_right = right_shape[-2] if len(right_shape) > 1 else right_shape[0]
         if inner_left != inner_right:
             raise ValueError(
                 f"matmul of shapes {self.shape} and {other.shape}: inner dimensions differ "
@@ -383,7 +390,8 @@ class Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = _permutation(tuple(axes[0]), self.ndim)
         elif len(axes) == 2:
-            first, second = (_checked_axis("transpose", ax, self.ndim) for ax in axes)
+            first = _checked_axis("transpose", axes[0], self.ndim)
+            second = _checked_axis("transpose", axes[1], self.ndim)
             order = list(range(self.ndim))
             order[first], order[second] = order[second], order[first]
             axes = tuple(order)
@@ -392,7 +400,7 @@ class Tensor:
         else:
             axes = _permutation(axes, self.ndim)
         # BEGIN SOLUTION
-        data = np.transpose(self.data, axes)
+        data = self.data.transpose(axes)
         # END SOLUTION
         return Tensor._result(data, "transpose", (self,), {"axes": axes})
 

@@ -9,13 +9,15 @@ differences; error messages that name the shapes.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
 import tinytorch
 from tinytorch import Tensor
 from tinytorch.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
-from tinytorch.autograd import gradcheck
+from tinytorch.autograd import gradcheck, no_grad
 
 pytestmark = pytest.mark.module("attention")
 
@@ -285,3 +287,74 @@ def test_every_parameter_gets_a_gradient():
     for name, parameter in attention.named_parameters():
         assert parameter.grad is not None and parameter.grad.shape == parameter.shape, name
         assert np.abs(parameter.grad).max() > 0, name
+
+
+# -- the joined projection ----------------------------------------------------------------------
+def test_query_key_and_value_are_columns_of_one_joined_matrix_and_keep_their_names():
+    tinytorch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2)
+    assert attention.projections_joined()
+    assert attention.joined_weight.shape == (8, 24) and attention.joined_bias.shape == (24,)
+    for index, name in enumerate(("query", "key", "value")):
+        columns = slice(8 * index, 8 * (index + 1))
+        assert np.array_equal(attention.joined_weight[:, columns], getattr(attention, name).weight.data), name
+        assert np.array_equal(attention.joined_bias[columns], getattr(attention, name).bias.data), name
+    state = {name: np.full(value.shape, number, dtype=np.float32)
+             for number, (name, value) in enumerate(attention.state_dict().items())}
+    attention.load_state_dict(state)  # in place: the joined arrays follow
+    assert attention.projections_joined()
+    assert np.all(attention.joined_weight[:, 8:16] == 2) and np.all(attention.joined_bias[16:] == 5)
+
+
+def test_under_no_grad_one_joined_matmul_makes_q_k_and_v_without_calling_the_three_linears():
+    tinytorch.manual_seed(0)
+    attention = MultiHeadAttention(16, 4)
+    x = Tensor(np.random.default_rng(9).standard_normal((2, 5, 16)).astype(np.float32))
+    calls = []
+    for projection in (attention.query, attention.key, attention.value):
+        projection.forward = lambda x, original=projection.forward: calls.append(1) or original(x)
+    recorded = attention(x)  # a gradient may be recorded: each Linear makes its own
+    assert len(calls) == 3
+    with no_grad():
+        joined = attention(x)
+    assert len(calls) == 3  # not called again
+    assert np.allclose(joined.data, recorded.data, rtol=1e-6, atol=1e-7)
+
+
+def test_an_update_in_place_reaches_the_joined_matrix_and_a_replaced_array_ends_the_joining():
+    tinytorch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2)
+    x = np.random.default_rng(10).standard_normal((1, 4, 8))
+    attention.key.weight.data -= 0.5  # in place, as an optimizer step
+    attention.value.bias.data[...] = 1.0
+    with no_grad():
+        joined = attention(Tensor(x)).data
+    assert attention.projections_joined()
+    assert np.allclose(joined, attention(Tensor(x)).data, rtol=1e-6, atol=1e-7)
+    for parameter in attention.parameters():
+        parameter.data = parameter.data.astype(np.float64)  # replaced, not written in place
+    assert not attention.projections_joined()
+    with no_grad():
+        unjoined = attention(Tensor(x, dtype=np.float64))
+    assert unjoined.dtype == np.float64
+    assert np.allclose(unjoined.data, attention(Tensor(x, dtype=np.float64)).data, rtol=1e-12, atol=1e-12)
+    attention.join_projections()
+    assert attention.projections_joined() and attention.joined_weight.dtype == np.float64
+    with no_grad():
+        assert np.allclose(attention(Tensor(x, dtype=np.float64)).data, unjoined.data, rtol=1e-12, atol=1e-12)
+
+
+def test_a_copy_of_the_layer_does_not_read_the_joined_arrays_it_no_longer_shares():
+    """A deep copy turns every view into an array of its own: the copy's joined arrays would
+    be stale after an update of the copy, so it falls back to the three projections."""
+    tinytorch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2)
+    duplicate = copy.deepcopy(attention)
+    duplicate.query.weight.data *= 3.0
+    x = Tensor(np.random.default_rng(11).standard_normal((1, 3, 8)).astype(np.float32))
+    assert not duplicate.projections_joined() and attention.projections_joined()
+    with no_grad():
+        copied, original = duplicate(x).data, attention(x).data
+    assert np.allclose(copied, duplicate(x).data, rtol=1e-6, atol=1e-7)
+    assert np.allclose(original, attention(x).data, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(copied, original, atol=1e-4)
