@@ -151,12 +151,61 @@ def test_sampling_follows_softmax_of_logits_over_temperature():
         assert np.abs(counts - expected).max() < 0.01, (temperature, counts, expected)
 
 
+def test_sampling_is_stable_for_huge_logits_and_for_rows_far_apart():
+    """Each row is shifted by its own maximum before exp: logits near +1000 do not overflow,
+    and a row near -1000 next to one near +1000 does not underflow to all zeros."""
+    row = np.array([2.0, 1.0, 0.0])
+    logits = np.repeat(np.stack([row + 1000.0, row - 1000.0]), 20000, axis=0)
+    draws = pick_next_token(logits, 1.0, None, np.random.default_rng(13))
+    expected = np.exp(row) / np.exp(row).sum()
+    for half in (draws[0::2], draws[1::2]):
+        shares = np.bincount(half, minlength=3) / len(half)
+        assert np.abs(shares - expected).max() < 0.015, (shares, expected)
+
+
 def test_top_k_samples_only_the_k_highest_scores():
     logits = np.tile(np.array([0.5, 3.0, -1.0, 2.0, 2.5]), (20000, 1))
     draws = pick_next_token(logits, 1.0, 2, np.random.default_rng(10))
     assert set(np.unique(draws).tolist()) == {1, 4}
     share = np.mean(draws == 1)
     assert abs(share - 1 / (1 + np.exp(-0.5))) < 0.015
+
+
+def forward_calls(model):
+    """Record (shape of the ids, whether a cache was passed) of every forward of ``model``."""
+    calls, forward = [], model.forward
+
+    def recorded(ids, kv_cache=None):
+        calls.append((tuple(np.shape(ids.data if isinstance(ids, Tensor) else ids)), kv_cache is not None))
+        return forward(ids, kv_cache=kv_cache)
+
+    model.forward = recorded
+    return calls
+
+
+def test_the_cache_processes_the_prompt_once_then_one_token_per_step():
+    """With the cache: one forward of the prompt, then one of each new token but the last (its
+    logits would not be used). Without: one forward of the whole prefix per token. The same
+    tokens either way, so only this tells that the cache is really used."""
+    model = small_gpt(14)
+    cached = forward_calls(model)
+    generate(model, PROMPT, 6, temperature=0)
+    assert cached == [((1, 5), True)] + [((1, 1), True)] * 5
+    model = small_gpt(14)
+    uncached = forward_calls(model)
+    generate(model, PROMPT, 6, temperature=0, use_cache=False)
+    assert uncached == [((1, length), False) for length in range(5, 11)]
+
+
+def test_a_full_cache_is_refilled_with_the_last_context_tokens():
+    """Past the context every position of the cropped window shifts, so cached keys no longer
+    fit: each such step prefills the last ``context_length`` tokens afresh."""
+    model = small_gpt(15, context=8)
+    calls = forward_calls(model)
+    generate(model, PROMPT, 9, temperature=0)
+    # the prompt (5 tokens), then single tokens until the 8 slots are full, then windows of 8
+    assert calls == [((1, 5), True), ((1, 1), True), ((1, 1), True), ((1, 1), True),
+                     ((1, 8), True), ((1, 8), True), ((1, 8), True), ((1, 8), True), ((1, 8), True)]
 
 
 def test_top_k_of_1_is_greedy():

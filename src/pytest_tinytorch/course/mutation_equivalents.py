@@ -116,14 +116,29 @@ EQUIVALENT_MUTANTS: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         "14_generation:pick_next_token:*:negation:*", "-1 -> 1",
-        "logits are (batch, vocab), always 2-D there: axis 1 is axis -1",
-        mutated_line="return np.argmax(logits, axis=1)",
+        "logits are (batch, vocab), always 2-D there, and so is every array computed from them: "
+        "axis 1 is axis -1",
+        mutated_line="*axis=1*",
     ),
     Equivalent(
-        "14_generation:generate:*:arithmetic:*", "- -> + in max_new_tokens - 1",
-        "without the early break the loop computes one more forward pass after the last token and "
-        "never uses its logits (the cache then refills or grows within its capacity): the same "
-        "tokens, only a little slower, and no test asserts time",
+        "14_generation:pick_next_token:*:negation:*", "-1 -> 1",
+        "logits are (batch, vocab), always 2-D there: shape[1] is shape[-1]",
+        mutated_line="*logits.shape?1? - 1)",
+    ),
+    Equivalent(
+        "14_generation:pick_next_token:*:drop_keyword:*", "axis= dropped from np.sort(scaled, axis=-1)",
+        "np.sort sorts along the last axis by default",
+    ),
+    Equivalent(
+        "14_generation:pick_next_token:*:comparison:*", "<= -> < in cumulative <= draws",
+        "the counts differ only when a uniform float64 draw times the total lands exactly on a "
+        "cumulative sum (probability about 2**-53 per draw), as Dropout's >= against >",
+    ),
+    Equivalent(
+        "14_generation:pick_next_token:*:*:*", "*",
+        "the clamp to vocab - 1 guards the draw r * total with r < 1 from rounding up to the total "
+        "(probability about 2**-53 per draw); loosening it by one changes nothing otherwise",
+        mutated_line="return np.minimum((cumulative <= draws).sum(axis=-1), logits.shape?-1? [+-] [01])",
     ),
     Equivalent(
         "08_dataloader:RandomHorizontalFlip.__call__:*:comparison:*", "< -> <= in *",
