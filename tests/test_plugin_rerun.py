@@ -74,9 +74,12 @@ def test_collect_only_never_re_runs_anything(course):
 
 def test_ctrl_c_during_a_re_run_stops_cleanly_with_one_line(course):
     course.write("modules/tests/integration/test_modules_03_03_slow.py", SLOW_TEST.format(seconds=60))
+    # Ctrl-C as at a terminal, even when this suite runs with SIGINT ignored (a job started in
+    # the background by a shell without job control inherits SIG_IGN, and Python keeps it)
     child = subprocess.Popen([sys.executable, "-m", "pytest", "--tinytorch-status", "-p", "no:xdist"],
                              cwd=course.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     seen = ""
     while "re-running against the current code" not in seen and time.monotonic() < deadline:
