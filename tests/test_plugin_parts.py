@@ -152,6 +152,19 @@ def test_gradescope_results_from_a_report_dict():
     assert results["score"] == 75.0
 
 
+def test_gradescope_shares_of_a_third_add_up_to_the_whole_milestone():
+    """Three tests share a category of 25 points: each is worth 25 / 3, and a solved milestone
+    scores exactly 100, not 99.9999 or 100.0001 from shares rounded one by one."""
+    rubric = {"model": {"weight": 0.25}, "training": {"weight": 0.75}}
+    tests = [{"nodeid": f"t{i}", "outcome": "passed", "milestone": "m", "rubric": "model", "hidden": False}
+             for i in range(3)]
+    tests += [{"nodeid": f"u{i}", "outcome": "passed", "milestone": "m", "rubric": "training", "hidden": False}
+              for i in range(3)]
+    results = gradescope_results({"milestones": {"m": {"state": "COMPLETE", "rubric": rubric}}, "tests": tests})
+    assert results["score"] == 100.0
+    assert [t["max_score"] for t in results["tests"]][:1] == [pytest.approx(25 / 3, abs=1e-12)]
+
+
 @pytest.mark.parametrize(("done", "total", "color"), [
     (0, 5, "#e05d44"), (1, 5, "#fe7d37"), (2, 5, "#dfb317"), (4, 5, "#a4a61d"), (5, 5, "#4c1")])
 def test_badge_colour_follows_progress(done, total, color):

@@ -30,10 +30,10 @@ def gradescope_results(report: dict, points_per_milestone: float = 100.0) -> dic
             weight = milestones[milestone]["rubric"].get(category, {}).get("weight", 0.0)
             max_score = points_per_milestone * weight / category_sizes[(milestone, category)]
         earned = test["outcome"] in PASSING and milestones.get(milestone, {}).get("state") in ("UNLOCKED", "COMPLETE")
-        entry = {
+        entry = {  # exact shares (25 / 3 points each): rounding each would make 3 of them 24.9999
             "name": test["nodeid"],
-            "score": round(max_score if earned else 0.0, 4),
-            "max_score": round(max_score, 4),
+            "score": max_score if earned else 0.0,
+            "max_score": max_score,
             "status": "passed" if test["outcome"] in PASSING else "failed",
             "visibility": "hidden" if test.get("hidden") else "visible",
         }
