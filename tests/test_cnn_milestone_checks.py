@@ -11,8 +11,6 @@ Hidden from the student edition: these tests start from the reference solution.
 
 from __future__ import annotations
 
-import types
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -21,22 +19,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pytest_tinytorch.course.milestone_code import import_notebook, load_milestone, milestone_directory
+from milestone_controls import graders_of, rejects, with_changes
+from pytest_tinytorch.course.milestone_code import load_milestone
 
 pytestmark = pytest.mark.hidden
-
-REJECTED = (AssertionError, pytest.fail.Exception)
-
-
-def rejects(check, *args, **kwargs) -> None:
-    """``check`` must fail (an assertion or a pytest failure) on these arguments."""
-    with pytest.raises(REJECTED):
-        check(*args, **kwargs)
-
-
-def with_changes(module, **replacements):
-    """A copy of a milestone module's namespace with some names replaced."""
-    return types.SimpleNamespace(**{**vars(module), **replacements})
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +32,7 @@ def cnn():
 
 @pytest.fixture(scope="module")
 def graders():
-    return import_notebook(milestone_directory("cnn") / "test_cnn.py", "graders_of_milestone_3")
+    return graders_of("cnn")
 
 
 @pytest.fixture(scope="module")

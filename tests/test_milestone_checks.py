@@ -10,8 +10,6 @@ Hidden from the student edition: these tests start from the reference solutions.
 
 from __future__ import annotations
 
-import types
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,22 +18,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pytest_tinytorch.course.milestone_code import import_notebook, load_milestone, milestone_directory
+from milestone_controls import graders_of, rejects, with_changes
+from pytest_tinytorch.course.milestone_code import load_milestone
 
 pytestmark = pytest.mark.hidden
-
-REJECTED = (AssertionError, pytest.fail.Exception)
-
-
-def rejects(check, *args, **kwargs) -> None:
-    """``check`` must fail (an assertion or a pytest failure) on these arguments."""
-    with pytest.raises(REJECTED):
-        check(*args, **kwargs)
-
-
-def with_changes(module, **replacements):
-    """A copy of a milestone module's namespace with some names replaced."""
-    return types.SimpleNamespace(**{**vars(module), **replacements})
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +36,12 @@ def mlp():
 
 @pytest.fixture(scope="module")
 def graders_1():
-    return import_notebook(milestone_directory("perceptron") / "test_perceptron.py", "graders_of_milestone_1")
+    return graders_of("perceptron")
 
 
 @pytest.fixture(scope="module")
 def graders_2():
-    return import_notebook(milestone_directory("mlp") / "test_mlp.py", "graders_of_milestone_2")
+    return graders_of("mlp")
 
 
 def save_png(path, draw) -> None:

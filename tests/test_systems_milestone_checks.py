@@ -24,17 +24,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pytest_tinytorch.course.milestone_code import import_notebook, load_milestone, milestone_directory
+from milestone_controls import graders_of, rejects
+from pytest_tinytorch.course.milestone_code import load_milestone
 
 pytestmark = pytest.mark.hidden
-
-REJECTED = (AssertionError, pytest.fail.Exception)
-
-
-def rejects(check, *args, match: str | None = None):
-    """``check`` must fail on these arguments (with ``match`` in its message, when given)."""
-    with pytest.raises(REJECTED, match=match):
-        check(*args)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def systems():
 
 @pytest.fixture(scope="module")
 def graders():
-    return import_notebook(milestone_directory("systems") / "test_systems.py", "graders_of_milestone_5")
+    return graders_of("systems")
 
 
 @pytest.fixture(scope="module")

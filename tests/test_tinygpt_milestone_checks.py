@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-import types
 
 import matplotlib
 
@@ -23,22 +22,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from pytest_tinytorch.course.milestone_code import import_notebook, load_milestone, milestone_directory
+from milestone_controls import graders_of, rejects, with_changes
+from pytest_tinytorch.course.milestone_code import load_milestone
 
 pytestmark = pytest.mark.hidden
-
-REJECTED = (AssertionError, pytest.fail.Exception)
-
-
-def rejects(check, *args, **kwargs) -> None:
-    """``check`` must fail (an assertion or a pytest failure) on these arguments."""
-    with pytest.raises(REJECTED):
-        check(*args, **kwargs)
-
-
-def with_changes(module, **replacements):
-    """A copy of a milestone module's namespace with some names replaced."""
-    return types.SimpleNamespace(**{**vars(module), **replacements})
 
 
 def save_blank_png(path, size=(8, 5)) -> None:
@@ -54,7 +41,7 @@ def tinygpt():
 
 @pytest.fixture(scope="module")
 def graders():
-    return import_notebook(milestone_directory("tinygpt") / "test_tinygpt.py", "graders_of_milestone_4")
+    return graders_of("tinygpt")
 
 
 @pytest.fixture(scope="module")
