@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 from sgd_step import tinytorch_sgd_step  # benchmarks/sgd_step.py, beside this file
-
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+from thread_settings import run_each_thread_setting, set_torch_threads  # benchmarks/thread_settings.py
 
 BATCH, CHANNELS, SIDE, CLASSES, LR = 32, (3, 16, 32), 32, 10, 0.01
 KERNEL = 3
@@ -199,15 +197,7 @@ def run(threads: str, rounds: int) -> int:
 
     from tinytorch.benchmarking import compare
 
-    torch_threads = "not installed"
-    try:
-        import torch
-
-        if threads == "1":
-            torch.set_num_threads(1)
-        torch_threads = str(torch.get_num_threads())
-    except ImportError:
-        pass
+    torch_threads = set_torch_threads(threads)
 
     x, y = make_data()
     weights = initial_weights()
@@ -247,15 +237,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None:
         return run(args.threads, args.rounds)
-    status = 0
-    for threads in ("1", "default"):
-        env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
-        if threads == "1":
-            env.update({variable: "1" for variable in THREAD_VARIABLES})
-        command = [sys.executable, __file__, "--threads", threads, "--rounds", str(args.rounds)]
-        status |= subprocess.run(command, env=env).returncode
-        print()
-    return status
+    return run_each_thread_setting(__file__, ["--rounds", str(args.rounds)])
 
 
 if __name__ == "__main__":

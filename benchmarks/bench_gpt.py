@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+from thread_settings import run_each_thread_setting, set_torch_threads  # benchmarks/thread_settings.py
 
 BATCH, LENGTH, VOCAB, DIM, HEADS, LAYERS, LR = 16, 64, 256, 128, 4, 2, 1e-3
 CONTEXT = 256
@@ -218,15 +217,7 @@ def run_generate(generations: int) -> int:
 
 
 def run(threads: str, rounds: int, generations: int) -> int:
-    torch_threads = "not installed"
-    try:
-        import torch
-
-        if threads == "1":
-            torch.set_num_threads(1)
-        torch_threads = str(torch.get_num_threads())
-    except ImportError:
-        pass
+    torch_threads = set_torch_threads(threads)
     print(f"BLAS threads {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, torch threads {torch_threads}, "
           f"load average {os.getloadavg()[0]:.1f}")
     status = run_gpt(rounds)
@@ -245,16 +236,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None:
         return run(args.threads, args.rounds, args.generations)
-    status = 0
-    for threads in ("1", "default"):
-        env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
-        if threads == "1":
-            env.update({variable: "1" for variable in THREAD_VARIABLES})
-        command = [sys.executable, __file__, "--threads", threads, "--rounds", str(args.rounds),
-                   "--generations", str(args.generations)]
-        status |= subprocess.run(command, env=env).returncode
-        print()
-    return status
+    return run_each_thread_setting(__file__, ["--rounds", str(args.rounds), "--generations", str(args.generations)])
 
 
 if __name__ == "__main__":
