@@ -43,8 +43,7 @@ def numpy_step_fn(x, y, weights):
     w1, b1, w2, b2, w3, b3 = [w.copy() for w in weights]
     rows = np.arange(len(y))
 
-    def step():
-        nonlocal w1, b1, w2, b2, w3, b3
+    def step():  # the weights are updated in place (w -= ...), so no rebinding
         h1 = x @ w1 + b1
         a1 = np.maximum(h1, 0)
         h2 = a1 @ w2 + b2

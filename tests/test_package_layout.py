@@ -27,7 +27,9 @@ def test_every_module_lives_in_its_family_and_none_is_left_flat():
                 f"{family}/{name}"
     listed = {name for names in FAMILIES.values() for name in names}
     present = {p.stem for family in FAMILIES for p in (PACKAGE / family).glob("*.py") if p.stem != "__init__"}
-    assert present - listed == set(), "a module added to a sub-package needs no alias, but list it if it moved"
+    # every module of the sub-packages came from the flat package, so each has its old path;
+    # a module written later (no old path) is the one place to add an exception here
+    assert present - listed == set(), "a module here that was never flat needs no alias: list it as new"
 
 
 @pytest.mark.parametrize("old", sorted(MOVED))
